@@ -1,0 +1,43 @@
+//! Command line (DESIGN.md contract): `palmkey serve`, `palmkey palm ...`, `palmkey bench`.
+
+use clap::{Parser, Subcommand};
+
+mod serve;
+
+#[derive(Debug, Parser)]
+#[command(name = "palmkey", version, about = "palmkey — palm-verified FIDO2 authenticator")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the authenticator (CTAPHID over UDP and/or Linux uhid).
+    Serve(serve::ServeArgs),
+    /// Palm engine tools: synthetic data and accuracy evaluation.
+    #[command(subcommand)]
+    Palm(palmkey::palm::cli::PalmCommand),
+}
+
+pub fn main() -> std::process::ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("PALMKEY_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Serve(args) => serve::run(args),
+        Command::Palm(cmd) => palmkey::palm::cli::run(cmd),
+    };
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("palmkey: {err:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}

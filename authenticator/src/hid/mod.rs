@@ -1,0 +1,2 @@
+//! CTAPHID: framing of CTAP messages into 64-byte HID reports, channels, keep-alive and
+//! cancel, and the transports that carry reports (UDP simulator, Linux uhid).

@@ -1,0 +1,1 @@
+//! Palm sensors: the `PalmSensor` trait and the simulated sensor (issue: palm UV).

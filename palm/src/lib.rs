@@ -1,0 +1,11 @@
+//! palmkey's biometric engine.
+//!
+//! Capture (visible-light print image and/or near-infrared vein image) → ROI → quality →
+//! print code + vein code → versioned template → 1:1 / 1:N matching with a fused, calibrated
+//! decision. Also the synthetic data source and the ISO/IEC 19795-1 evaluation used to state
+//! the engine's accuracy.
+
+pub mod capture;
+pub mod cli;
+pub mod dataset;
+pub mod synth;

@@ -1,0 +1,1 @@
+//! Synthetic palm-print + palm-vein generator.
