@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Every test palmkey has, runnable on a fresh Debian machine: installs what it needs first.
+# `.ci/run` calls exactly this.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+. scripts/setup.sh
+
+section() { printf '\n=== %s ===\n' "$*"; }
+
+section "format and lints"
+cargo fmt --all -- --check
+cargo clippy --workspace --all-targets --locked -- -D warnings
+
+section "Rust unit and integration tests"
+cargo test --workspace --locked
+
+section "python-fido2 conformance suite"
+bash tests/conformance/run.sh
