@@ -4,6 +4,7 @@
 //! and returns the response (status byte + CBOR). Transports call it from a worker thread and
 //! pass an [`Interaction`] so long operations can send keep-alives and notice CANCEL.
 
+pub mod cbor;
 pub mod status;
 pub mod user;
 
