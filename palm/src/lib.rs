@@ -9,3 +9,5 @@ pub mod capture;
 pub mod cli;
 pub mod dataset;
 pub mod synth;
+pub mod eval;
+pub mod search;

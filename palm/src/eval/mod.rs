@@ -1,0 +1,7 @@
+//! ISO/IEC 19795-1 style evaluation of the palm engine: verification (all pairs), identification
+//! (closed and open set), presentation-attack acceptance, and the `palmkey palm eval` report.
+
+pub mod confidence;
+pub mod histogram;
+pub mod metrics;
+pub mod verification;

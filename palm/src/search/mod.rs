@@ -1,0 +1,1 @@
+//! 1:N identification with a fast pre-selection.
