@@ -1,13 +1,284 @@
 //! Encrypted, integrity-protected, atomically written device state (DESIGN.md security model).
 //!
-//! Contract used by the CTAP core (the store helper fills in the bodies):
+//! Contract used by the CTAP core:
 //! - [`Store::open`] loads `DIR` (a new empty DIR is a factory-fresh device) or fails with
-//!   [`StoreError::Integrity`] when the sealed state does not verify (tamper).
+//!   [`StoreError::Integrity`] when the sealed state does not verify (tamper), or
+//!   [`StoreError::KeyUnavailable`] when the master key is missing (not a tamper).
 //! - [`Store::update`] applies a change and persists it before returning; on error the
 //!   in-memory state is unchanged.
 //! - [`Store::next_signature_counter`] hands out a value that is never handed out again, even
 //!   across a crash.
+//!
+//! # On disk
+//! `DIR/state.sealed` is the whole [`State`] plus the signature-counter reservation, CBOR
+//! (ciborium) sealed with ChaCha20-Poly1305 under the master key (format in [`sealed`]), and
+//! replaced atomically and durably on every write (write new + fsync + rename + fsync DIR).
+//! Every write raises a generation number in the authenticated header; the rollback
+//! [`anchor`] next to the master key remembers the newest one, so swapping in an older sealed
+//! file is detected. `DIR/.lock` holds an exclusive `flock` while a process has DIR open.
+//!
+//! # Signature counter scheme
+//! The sealed state holds a *ceiling*: every value handed out so far is below it. The counter
+//! is served from memory; only when it reaches the ceiling is a new ceiling (`+ block`,
+//! default [`DEFAULT_COUNTER_BLOCK`]) durably written, *before* the first value of the new
+//! block is returned. After any crash the device resumes at the persisted ceiling, which lies
+//! above every value that was ever returned; at most one block of values is skipped per
+//! restart (2^32 / 1024 ≈ 4 million restarts). So only 1 in `block` draws pays for an fsync,
+//! and the ceiling is covered by the same AEAD, generation and anchor as the rest of the state.
+//! The counter is global and survives reset, so no value repeats across resets either.
 
+pub mod anchor;
+mod atomic;
+pub mod error;
+pub mod master_key;
+pub mod sealed;
 pub mod state;
 
+use std::fs::File;
+use std::num::NonZeroU32;
+use std::os::fd::AsRawFd;
+use std::os::unix::fs::DirBuilderExt;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use zeroize::Zeroizing;
+
+pub use error::{IntegrityError, StoreError};
+pub use master_key::{KeySource, MasterKey};
 pub use state::State;
+
+use atomic::Durability;
+use sealed::Kind;
+
+/// Name of the sealed state inside the state folder.
+pub const STATE_FILE: &str = "state.sealed";
+const LOCK_FILE: &str = ".lock";
+/// Signature-counter values reserved per durable write.
+pub const DEFAULT_COUNTER_BLOCK: u32 = 1024;
+/// The first signature counter a fresh device hands out (0 would read as "no counter").
+const FIRST_COUNTER: u32 = 1;
+
+/// What is sealed: the state plus the counter ceiling (kept out of [`State`] so that only the
+/// store can move it).
+#[derive(Serialize)]
+struct SealedRef<'a> {
+    counter_ceiling: u32,
+    state: &'a State,
+}
+
+#[derive(Deserialize)]
+struct SealedOwned {
+    counter_ceiling: u32,
+    state: State,
+}
+
+/// The open device state. One per state folder (enforced with a file lock).
+pub struct Store {
+    dir: PathBuf,
+    key: MasterKey,
+    state: State,
+    generation: u64,
+    /// Persisted: every counter value handed out is below it.
+    counter_ceiling: u32,
+    /// The next value to hand out; never above `counter_ceiling`.
+    counter_next: u32,
+    counter_block: NonZeroU32,
+    _lock: File,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store")
+            .field("dir", &self.dir)
+            .field("generation", &self.generation)
+            .field("counter_next", &self.counter_next)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Store {
+    /// Load the master key per `source` (see [`KeySource`]), then [`Store::open`].
+    ///
+    /// For `palmkey serve` (owner of cli/serve.rs): `--state DIR` alone maps to
+    /// `KeySource::Auto`; an optional `--key-file PATH` maps to `KeySource::File(PATH)`.
+    pub fn open_with(dir: &Path, source: &KeySource) -> Result<Store, StoreError> {
+        let key = MasterKey::load(source, dir)?;
+        tracing::info!(origin = key.origin(), "master key loaded");
+        Store::open(dir, key)
+    }
+
+    /// Open the state in `dir`, creating a factory-fresh device when it holds no sealed state.
+    pub fn open(dir: &Path, key: MasterKey) -> Result<Store, StoreError> {
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)
+            .map_err(|e| StoreError::io(dir, e))?;
+        let lock = lock_dir(dir)?;
+        let anchored = match key.anchor() {
+            Some(home) => home.read(&key)?,
+            None => None,
+        };
+        let path = dir.join(STATE_FILE);
+        let existing = atomic::read_optional(&path).map_err(|e| StoreError::io(&path, e))?;
+        let Some(bytes) = existing else {
+            if let Some(generation) = anchored.filter(|g| *g > 0) {
+                tracing::warn!(
+                    generation,
+                    "no sealed state in the folder although state was written before: \
+                     starting as a factory-fresh device"
+                );
+            }
+            let mut store = Store {
+                dir: dir.to_path_buf(),
+                state: State::fresh(&mut rand::rngs::OsRng),
+                generation: anchored.unwrap_or(0),
+                counter_ceiling: FIRST_COUNTER,
+                counter_next: FIRST_COUNTER,
+                counter_block: NonZeroU32::new(DEFAULT_COUNTER_BLOCK).expect("non-zero"),
+                key,
+                _lock: lock,
+            };
+            store.persist(None, FIRST_COUNTER)?;
+            tracing::info!(dir = %dir.display(), "factory-fresh state created");
+            return Ok(store);
+        };
+        let (generation, plaintext) = sealed::open(&key, Kind::State, &bytes)?;
+        anchor::check(anchored, generation)?;
+        let sealed: SealedOwned =
+            ciborium::from_reader(plaintext.as_slice()).map_err(|_| IntegrityError::Malformed)?;
+        if sealed.state.version != state::STATE_VERSION {
+            return Err(IntegrityError::WrongStateVersion(sealed.state.version).into());
+        }
+        let store = Store {
+            dir: dir.to_path_buf(),
+            key,
+            state: sealed.state,
+            generation,
+            counter_ceiling: sealed.counter_ceiling,
+            counter_next: sealed.counter_ceiling,
+            counter_block: NonZeroU32::new(DEFAULT_COUNTER_BLOCK).expect("non-zero"),
+            _lock: lock,
+        };
+        if anchored.is_some_and(|a| a < generation) {
+            store.raise_anchor();
+        }
+        Ok(store)
+    }
+
+    pub fn state(&self) -> &State {
+        &self.state
+    }
+
+    /// Apply `f` to a copy of the state, persist it, then make it current. On error nothing
+    /// changes in memory (the caller may retry or report).
+    pub fn update<R>(&mut self, f: impl FnOnce(&mut State) -> R) -> Result<R, StoreError> {
+        let mut next = self.state.clone();
+        let result = f(&mut next);
+        self.persist(Some(&next), self.counter_ceiling)?;
+        self.state = next;
+        Ok(result)
+    }
+
+    /// Factory reset: a fresh state with new device keys (old non-discoverable credential IDs
+    /// die with the old wrap key). The signature counter continues, so values never repeat.
+    pub fn reset(&mut self) -> Result<(), StoreError> {
+        let fresh = State::fresh(&mut rand::rngs::OsRng);
+        self.persist(Some(&fresh), self.counter_ceiling)?;
+        self.state = fresh;
+        tracing::info!(dir = %self.dir.display(), "state reset to factory defaults");
+        Ok(())
+    }
+
+    /// A signature counter value that is never handed out again, even after a crash (see the
+    /// module docs for the block-reservation scheme).
+    pub fn next_signature_counter(&mut self) -> Result<u32, StoreError> {
+        if self.counter_next == u32::MAX {
+            return Err(StoreError::CounterExhausted);
+        }
+        if self.counter_next >= self.counter_ceiling {
+            let ceiling = self
+                .counter_next
+                .saturating_add(self.counter_block.get())
+                .max(self.counter_next + 1);
+            self.persist(None, ceiling)?;
+        }
+        let value = self.counter_next;
+        self.counter_next += 1;
+        Ok(value)
+    }
+
+    /// How many counter values one durable write reserves (smaller: fewer values skipped
+    /// after a crash; larger: fewer fsyncs).
+    pub fn set_counter_block(&mut self, block: NonZeroU32) {
+        self.counter_block = block;
+    }
+
+    /// The generation of the sealed state on disk (+1 per write).
+    pub fn generation(&self) -> u64 {
+        self.generation
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Seal and durably write `state` (or the current one) with `ceiling`, then raise the
+    /// generation, ceiling and anchor. On error the store's fields are unchanged.
+    fn persist(&mut self, state: Option<&State>, ceiling: u32) -> Result<(), StoreError> {
+        let generation = self.generation + 1;
+        let sealed = SealedRef {
+            counter_ceiling: ceiling,
+            state: state.unwrap_or(&self.state),
+        };
+        let mut plaintext = Zeroizing::new(Vec::with_capacity(4096));
+        ciborium::into_writer(&sealed, &mut *plaintext)
+            .map_err(|e| StoreError::Encode(e.to_string()))?;
+        let bytes = sealed::seal(
+            &self.key,
+            Kind::State,
+            generation,
+            &plaintext,
+            &mut rand::rngs::OsRng,
+        );
+        atomic::replace(&self.dir, STATE_FILE, &bytes, Durability::Durable)
+            .map_err(|e| StoreError::io(self.dir.join(STATE_FILE), e))?;
+        self.generation = generation;
+        self.counter_ceiling = ceiling;
+        self.raise_anchor();
+        Ok(())
+    }
+
+    /// Best effort: a lagging anchor weakens rollback detection but never loses data, so a
+    /// failure here is logged rather than failing a write that already reached the disk.
+    fn raise_anchor(&self) {
+        if let Some(home) = self.key.anchor() {
+            if let Err(err) = home.write(&self.key, self.generation) {
+                tracing::warn!(%err, "could not raise the rollback anchor");
+            }
+        }
+    }
+}
+
+/// Take an exclusive lock on the folder so two processes never interleave writes or hand out
+/// the same counter values. The kernel drops it when the process dies.
+fn lock_dir(dir: &Path) -> Result<File, StoreError> {
+    let path = dir.join(LOCK_FILE);
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(|e| StoreError::io(&path, e))?;
+    // SAFETY: flock on a file descriptor we own; no memory is passed.
+    let rc = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
+    if rc != 0 {
+        let err = std::io::Error::last_os_error();
+        return Err(if err.kind() == std::io::ErrorKind::WouldBlock {
+            StoreError::InUse(dir.to_path_buf())
+        } else {
+            StoreError::io(&path, err)
+        });
+    }
+    Ok(file)
+}

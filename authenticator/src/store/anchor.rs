@@ -1,0 +1,95 @@
+//! Rollback anchor: the newest state generation, sealed, kept next to the master key.
+//!
+//! Every state write carries a generation number (+1 per write, in the authenticated header).
+//! After the state is durably written, the anchor is raised to that generation. On open, a
+//! state older than the anchor is a rollback (an older sealed file swapped in) and fails with
+//! [`IntegrityError::RolledBack`]. The anchor may lag the state (crash between the two writes,
+//! or power loss before the anchor reached the disk) but never lead it, so a lagging anchor
+//! only narrows the check and never produces a false tamper; for the same reason it is
+//! written without fsync.
+//!
+//! Limit: the anchor protects against whoever can write the state folder but not the key's
+//! home. Someone who controls both holds the master key anyway.
+
+use std::path::PathBuf;
+
+use keyring_core::Entry;
+
+use super::atomic::{self, Durability};
+use super::error::{IntegrityError, StoreError};
+use super::master_key::MasterKey;
+use super::sealed::{self, Kind};
+
+/// Where a key's anchor is stored.
+pub(crate) enum AnchorHome {
+    File(PathBuf),
+    Keyring(Entry),
+}
+
+impl std::fmt::Debug for AnchorHome {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            AnchorHome::File(path) => write!(f, "AnchorHome::File({})", path.display()),
+            AnchorHome::Keyring(_) => f.write_str("AnchorHome::Keyring"),
+        }
+    }
+}
+
+impl AnchorHome {
+    /// The anchored generation, `None` when no anchor was ever written.
+    pub(crate) fn read(&self, key: &MasterKey) -> Result<Option<u64>, StoreError> {
+        let bytes = match self {
+            AnchorHome::File(path) => {
+                atomic::read_optional(path).map_err(|e| StoreError::io(path, e))?
+            }
+            AnchorHome::Keyring(entry) => match entry.get_secret() {
+                Ok(bytes) => Some(bytes),
+                Err(keyring_core::Error::NoEntry) => None,
+                Err(err) => {
+                    return Err(StoreError::KeyUnavailable(format!(
+                        "OS keyring (rollback anchor): {err}"
+                    )))
+                }
+            },
+        };
+        match bytes {
+            None => Ok(None),
+            Some(bytes) => {
+                let (generation, _) = sealed::open(key, Kind::Anchor, &bytes)?;
+                Ok(Some(generation))
+            }
+        }
+    }
+
+    /// Raise the anchor to `generation`.
+    pub(crate) fn write(&self, key: &MasterKey, generation: u64) -> Result<(), StoreError> {
+        let bytes = sealed::seal(key, Kind::Anchor, generation, &[], &mut rand::rngs::OsRng);
+        match self {
+            AnchorHome::File(path) => {
+                let dir = path.parent().unwrap_or(std::path::Path::new("."));
+                let name = path.file_name().and_then(|n| n.to_str()).ok_or_else(|| {
+                    StoreError::io(
+                        path,
+                        std::io::Error::other("anchor path has no UTF-8 file name"),
+                    )
+                })?;
+                atomic::replace(dir, name, &bytes, Durability::ProcessCrash)
+                    .map_err(|e| StoreError::io(path, e))
+            }
+            AnchorHome::Keyring(entry) => entry.set_secret(&bytes).map_err(|e| {
+                StoreError::KeyUnavailable(format!("OS keyring (rollback anchor): {e}"))
+            }),
+        }
+    }
+}
+
+/// Check a state of `generation` against the anchor.
+pub(crate) fn check(anchor: Option<u64>, generation: u64) -> Result<(), IntegrityError> {
+    match anchor {
+        Some(anchor) if generation < anchor => Err(IntegrityError::RolledBack {
+            found: generation,
+            anchor,
+        }),
+        _ => Ok(()),
+    }
+}
