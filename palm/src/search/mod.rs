@@ -1,1 +1,6 @@
-//! 1:N identification with a fast pre-selection.
+//! 1:N identification with a fast pre-selection: short binary sketches scanned with popcount
+//! pick K candidates, the full matcher decides among them.
+
+pub mod gallery;
+
+pub use gallery::{Gallery, Hit, Scratch};
