@@ -3,5 +3,6 @@
 
 pub mod confidence;
 pub mod histogram;
+pub mod identification;
 pub mod metrics;
 pub mod verification;
