@@ -282,3 +282,6 @@ fn lock_dir(dir: &Path) -> Result<File, StoreError> {
     }
     Ok(file)
 }
+
+#[cfg(test)]
+mod tests;
