@@ -5,6 +5,8 @@
 //! pass an [`Interaction`] so long operations can send keep-alives and notice CANCEL.
 
 pub mod cbor;
+pub mod cose;
+pub mod pin;
 pub mod status;
 pub mod user;
 
