@@ -5,4 +5,5 @@ pub mod confidence;
 pub mod histogram;
 pub mod identification;
 pub mod metrics;
+pub mod report;
 pub mod verification;
