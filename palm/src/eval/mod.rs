@@ -2,6 +2,7 @@
 //! (closed and open set), presentation-attack acceptance, and the `palmkey palm eval` report.
 
 pub mod confidence;
+pub mod det_plot;
 pub mod histogram;
 pub mod identification;
 pub mod metrics;
