@@ -284,4 +284,6 @@ fn lock_dir(dir: &Path) -> Result<File, StoreError> {
 }
 
 #[cfg(test)]
+mod crash_tests;
+#[cfg(test)]
 mod tests;
