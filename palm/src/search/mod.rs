@@ -2,5 +2,6 @@
 //! pick K candidates, the full matcher decides among them.
 
 pub mod gallery;
+pub mod sketch;
 
 pub use gallery::{Gallery, Hit, Scratch};
