@@ -1,0 +1,214 @@
+//! The engine: capture → template, template × template → scores → decision.
+//!
+//! Score scale ([`MatchScores`]): `print` and `vein` are similarities in `[0, 1]` (1 − normalised
+//! angular Hamming distance; ≈ 0.5 for different palms, → 1 for the same palm), `fused` is the
+//! natural-log odds of "same palm" from the learned fusion model ([`crate::fusion`]); higher is
+//! always more alike. [`Engine::is_match`] applies the calibrated threshold (FMR ≈ 1e-6).
+
+use crate::capture::Capture;
+use crate::code::{CodeMap, Coder};
+use crate::filters::Plane;
+use crate::fusion::FusionModel;
+use crate::matcher::{self, SearchRange};
+use crate::quality::{self, QualityIssue, QualityParams};
+use crate::roi::{self, PalmFrame, RoiError};
+use crate::template::{ModalityCode, Template};
+use crate::{normalize, print, vein};
+
+/// Which image of a capture.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Modality {
+    Print,
+    Vein,
+}
+
+impl std::fmt::Display for Modality {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Modality::Print => "print",
+            Modality::Vein => "vein",
+        })
+    }
+}
+
+/// Why no template could be extracted: a failure to acquire (FTA), never a non-match.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum ExtractError {
+    #[error("capture has no image the engine is configured to use")]
+    NoImage,
+    #[error("{modality} image: {issue}")]
+    Quality { modality: Modality, issue: QualityIssue },
+    #[error("{modality} image: {error}")]
+    Roi { modality: Modality, error: RoiError },
+    #[error("{modality} image: too few usable code cells ({cells})")]
+    NoFeatures { modality: Modality, cells: u32 },
+}
+
+/// Engine configuration. `Default` is the calibrated configuration.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EngineConfig {
+    /// Images are whole-hand photos: locate the palm from the finger valleys.
+    pub full_hand: bool,
+    /// Use the print image when present.
+    pub use_print: bool,
+    /// Use the vein image when present.
+    pub use_vein: bool,
+    /// Rotations of the sampling frame stored in templates (degrees, 0 first). Together with
+    /// the matcher's translation search they absorb residual ROI misalignment.
+    pub rotations_deg: Vec<i8>,
+    pub search: SearchRange,
+    pub quality: QualityParams,
+    pub fusion: FusionModel,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        Self {
+            full_hand: false,
+            use_print: true,
+            use_vein: true,
+            rotations_deg: vec![0, -5, 5, -10, 10],
+            search: SearchRange::default(),
+            quality: QualityParams::default(),
+            fusion: FusionModel::default(),
+        }
+    }
+}
+
+/// Scores of one comparison (see the module doc for the scales).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct MatchScores {
+    pub print: Option<f32>,
+    pub vein: Option<f32>,
+    /// Fused log odds; `f32::NEG_INFINITY` when nothing was comparable.
+    pub fused: f32,
+}
+
+/// The palm recognition engine. Cheap to share across threads (`&self` everywhere).
+#[derive(Debug, Clone)]
+pub struct Engine {
+    config: EngineConfig,
+    print_coder: Coder,
+    vein_coder: Coder,
+}
+
+impl Default for Engine {
+    fn default() -> Self {
+        Self::new(EngineConfig::default())
+    }
+}
+
+/// Minimum valid cells (of 1024) for a modality code to be worth storing.
+const MIN_CELLS: u32 = 200;
+
+impl Engine {
+    pub fn new(config: EngineConfig) -> Self {
+        let print_coder = Coder::new(print::BANK, print::SIDE, &config.rotations_deg);
+        let vein_coder = Coder::new(vein::BANK, vein::SIDE, &config.rotations_deg);
+        Self {
+            config,
+            print_coder,
+            vein_coder,
+        }
+    }
+
+    pub fn config(&self) -> &EngineConfig {
+        &self.config
+    }
+
+    /// Extracts a template. Every present (and enabled) image must pass quality: a capture with
+    /// one bad image is re-taken rather than silently matched on one modality.
+    pub fn extract(&self, capture: &Capture) -> Result<Template, ExtractError> {
+        let rois = self.rois(capture)?;
+        let code = |m: Modality, roi: &Plane| -> Result<ModalityCode, ExtractError> {
+            let occlusion = quality::assess(roi, &self.config.quality)
+                .map_err(|issue| ExtractError::Quality { modality: m, issue })?;
+            let (plane, coder) = match m {
+                Modality::Print => (normalize::print(roi), &self.print_coder),
+                Modality::Vein => (normalize::vein(roi), &self.vein_coder),
+            };
+            let side = plane.w;
+            let maps: Vec<(i8, CodeMap)> = coder.encode(&plane, &|x, y| !occlusion.covers(x, y, side));
+            let cells = maps[0].1.valid_cells();
+            if cells < MIN_CELLS {
+                return Err(ExtractError::NoFeatures { modality: m, cells });
+            }
+            Ok(ModalityCode::new(maps).expect("coder frames start at 0°"))
+        };
+        let print = rois.print.as_ref().map(|r| code(Modality::Print, r)).transpose()?;
+        let vein = rois.vein.as_ref().map(|r| code(Modality::Vein, r)).transpose()?;
+        Template::new(print, vein).map_err(|_| ExtractError::NoImage)
+    }
+
+    /// The raw (un-normalised) ROIs of a capture at the working resolutions.
+    pub fn rois(&self, capture: &Capture) -> Result<Rois, ExtractError> {
+        let print_img = capture
+            .print
+            .as_ref()
+            .filter(|_| self.config.use_print)
+            .map(Plane::from_gray);
+        let vein_img = capture
+            .vein
+            .as_ref()
+            .filter(|_| self.config.use_vein)
+            .map(Plane::from_gray);
+        if print_img.is_none() && vein_img.is_none() {
+            return Err(ExtractError::NoImage);
+        }
+        let frame_of = |m: Modality, img: &Plane| -> Result<PalmFrame, ExtractError> {
+            if self.config.full_hand {
+                roi::locate_palm(img).map_err(|error| ExtractError::Roi { modality: m, error })
+            } else {
+                Ok(PalmFrame::centred_square(img.w, img.h))
+            }
+        };
+        // The two images of a paired capture are registered: locate the palm once, in the
+        // visible-light image where the hand outline is sharpest, and reuse it for the NIR.
+        let shared = match (&print_img, &vein_img) {
+            (Some(p), Some(v)) if self.config.full_hand && (p.w, p.h) == (v.w, v.h) => {
+                Some(frame_of(Modality::Print, p)?)
+            }
+            _ => None,
+        };
+        let roi = |m: Modality, img: &Option<Plane>, side: usize| -> Result<Option<Plane>, ExtractError> {
+            let Some(img) = img else { return Ok(None) };
+            let frame = match shared {
+                Some(f) => f,
+                None => frame_of(m, img)?,
+            };
+            Ok(Some(frame.extract(img, side)))
+        };
+        Ok(Rois {
+            print: roi(Modality::Print, &print_img, print::SIDE)?,
+            vein: roi(Modality::Vein, &vein_img, vein::SIDE)?,
+        })
+    }
+
+    /// Compares a probe with a reference template. Symmetric in meaning, not bit-exact: the
+    /// probe's canonical frame is aligned against the reference's rotated frames.
+    pub fn compare(&self, probe: &Template, reference: &Template) -> MatchScores {
+        let range = self.config.search;
+        let print = match (probe.print(), reference.print()) {
+            (Some(a), Some(b)) => matcher::compare(a, b, range).map(|al| al.similarity),
+            _ => None,
+        };
+        let vein = match (probe.vein(), reference.vein()) {
+            (Some(a), Some(b)) => matcher::compare(a, b, range).map(|al| al.similarity),
+            _ => None,
+        };
+        let fused = self.config.fusion.fuse(print, vein).unwrap_or(f32::NEG_INFINITY);
+        MatchScores { print, vein, fused }
+    }
+
+    /// The decision at the calibrated operating point (FMR ≈ 1e-6, see [`crate::fusion`]).
+    pub fn is_match(&self, scores: &MatchScores) -> bool {
+        scores.fused >= self.config.fusion.threshold
+    }
+}
+
+/// Raw ROIs in `[0, 1]`: print at [`print::SIDE`], vein at [`vein::SIDE`].
+#[derive(Debug, Clone)]
+pub struct Rois {
+    pub print: Option<Plane>,
+    pub vein: Option<Plane>,
+}

@@ -1,0 +1,257 @@
+//! Image primitives for the engine: a float image plane, resampling, separable blurs and the
+//! even-symmetric Gabor bank used by the orientation codes.
+//!
+//! Everything works on `f32` planes in `[0, 1]` (or normalised, zero-mean values after
+//! [`crate::normalize`]), so that decoding details (8-bit, 16-bit, colour) stay at the edge.
+
+use image::GrayImage;
+
+/// A single-channel float image, row-major.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Plane {
+    pub w: usize,
+    pub h: usize,
+    pub data: Vec<f32>,
+}
+
+impl Plane {
+    /// A plane filled with `value`.
+    pub fn filled(w: usize, h: usize, value: f32) -> Self {
+        Self {
+            w,
+            h,
+            data: vec![value; w * h],
+        }
+    }
+
+    /// Converts an 8-bit gray image to `[0, 1]`.
+    pub fn from_gray(img: &GrayImage) -> Self {
+        let (w, h) = img.dimensions();
+        let data = img.as_raw().iter().map(|&v| f32::from(v) / 255.0).collect();
+        Self {
+            w: w as usize,
+            h: h as usize,
+            data,
+        }
+    }
+
+    /// Back to 8 bits (clamped); used by tests and debugging dumps.
+    pub fn to_gray(&self) -> GrayImage {
+        let raw = self
+            .data
+            .iter()
+            .map(|&v| (v.clamp(0.0, 1.0) * 255.0).round() as u8)
+            .collect();
+        GrayImage::from_raw(self.w as u32, self.h as u32, raw).expect("plane dimensions")
+    }
+
+    #[inline]
+    pub fn at(&self, x: usize, y: usize) -> f32 {
+        self.data[y * self.w + x]
+    }
+
+    /// Bilinear sample with border replication.
+    pub fn sample(&self, x: f32, y: f32) -> f32 {
+        let x = x.clamp(0.0, (self.w - 1) as f32);
+        let y = y.clamp(0.0, (self.h - 1) as f32);
+        let x0 = x.floor() as usize;
+        let y0 = y.floor() as usize;
+        let x1 = (x0 + 1).min(self.w - 1);
+        let y1 = (y0 + 1).min(self.h - 1);
+        let fx = x - x0 as f32;
+        let fy = y - y0 as f32;
+        let top = self.at(x0, y0) * (1.0 - fx) + self.at(x1, y0) * fx;
+        let bottom = self.at(x0, y1) * (1.0 - fx) + self.at(x1, y1) * fx;
+        top * (1.0 - fy) + bottom * fy
+    }
+
+    pub fn mean(&self) -> f32 {
+        self.data.iter().sum::<f32>() / self.data.len().max(1) as f32
+    }
+
+    pub fn std(&self) -> f32 {
+        let m = self.mean();
+        let var = self.data.iter().map(|v| (v - m) * (v - m)).sum::<f32>() / self.data.len().max(1) as f32;
+        var.sqrt()
+    }
+
+    /// Resamples to `w × h`. When shrinking, the source is box-prefiltered first so that
+    /// fine texture does not alias into the lower resolution.
+    pub fn resize(&self, w: usize, h: usize) -> Plane {
+        let scale = (self.w as f32 / w as f32).max(self.h as f32 / h as f32);
+        let src = if scale > 1.5 {
+            self.box_blur((scale / 2.0).floor() as usize)
+        } else {
+            self.clone()
+        };
+        let sx = self.w as f32 / w as f32;
+        let sy = self.h as f32 / h as f32;
+        let mut out = Plane::filled(w, h, 0.0);
+        for y in 0..h {
+            for x in 0..w {
+                out.data[y * w + x] = src.sample((x as f32 + 0.5) * sx - 0.5, (y as f32 + 0.5) * sy - 0.5);
+            }
+        }
+        out
+    }
+
+    /// Samples a rotated square window: centre `(cx, cy)`, side `side` source pixels, rotation
+    /// `angle` (radians, image x towards y), output `out × out`.
+    pub fn warp_square(&self, cx: f32, cy: f32, side: f32, angle: f32, out: usize) -> Plane {
+        let (s, c) = angle.sin_cos();
+        let step = side / out as f32;
+        let half = (out as f32 - 1.0) / 2.0;
+        let prefilter = (step / 2.0).floor() as usize;
+        let src = if prefilter >= 1 {
+            self.box_blur(prefilter)
+        } else {
+            self.clone()
+        };
+        let mut plane = Plane::filled(out, out, 0.0);
+        for v in 0..out {
+            for u in 0..out {
+                let du = (u as f32 - half) * step;
+                let dv = (v as f32 - half) * step;
+                let x = cx + du * c - dv * s;
+                let y = cy + du * s + dv * c;
+                plane.data[v * out + u] = src.sample(x, y);
+            }
+        }
+        plane
+    }
+
+    /// Mean over a `(2r+1)²` window (border-clamped), via an integral image: O(1) per pixel.
+    pub fn box_blur(&self, r: usize) -> Plane {
+        if r == 0 {
+            return self.clone();
+        }
+        let (w, h) = (self.w, self.h);
+        let mut integral = vec![0f64; (w + 1) * (h + 1)];
+        for y in 0..h {
+            let mut row = 0f64;
+            for x in 0..w {
+                row += f64::from(self.at(x, y));
+                integral[(y + 1) * (w + 1) + x + 1] = integral[y * (w + 1) + x + 1] + row;
+            }
+        }
+        let mut out = Plane::filled(w, h, 0.0);
+        for y in 0..h {
+            let y0 = y.saturating_sub(r);
+            let y1 = (y + r + 1).min(h);
+            for x in 0..w {
+                let x0 = x.saturating_sub(r);
+                let x1 = (x + r + 1).min(w);
+                let sum = integral[y1 * (w + 1) + x1] - integral[y0 * (w + 1) + x1] - integral[y1 * (w + 1) + x0]
+                    + integral[y0 * (w + 1) + x0];
+                out.data[y * w + x] = (sum / ((x1 - x0) * (y1 - y0)) as f64) as f32;
+            }
+        }
+        out
+    }
+
+    /// Approximate Gaussian blur of standard deviation `sigma`: three box passes.
+    pub fn gauss_blur(&self, sigma: f32) -> Plane {
+        // Three boxes of radius r have variance 3 * ((2r+1)^2 - 1) / 12 = r (r + 1).
+        let r = ((sigma * sigma + 0.25).sqrt() - 0.5).round().max(1.0) as usize;
+        self.box_blur(r).box_blur(r).box_blur(r)
+    }
+
+    /// Element-wise map.
+    pub fn map(&self, f: impl Fn(f32) -> f32) -> Plane {
+        Plane {
+            w: self.w,
+            h: self.h,
+            data: self.data.iter().map(|&v| f(v)).collect(),
+        }
+    }
+}
+
+/// A square convolution kernel of odd side.
+#[derive(Debug, Clone)]
+pub struct Kernel {
+    pub side: usize,
+    pub data: Vec<f32>,
+}
+
+impl Kernel {
+    /// Even-symmetric (real) Gabor, zero-DC, unit L1 norm. `theta` is the orientation of the
+    /// *line* the filter responds to; `wavelength` and `sigma` are in pixels of the plane it is
+    /// applied to. A dark line along `theta` gives a strongly negative response.
+    pub fn gabor_even(theta: f32, sigma: f32, wavelength: f32) -> Kernel {
+        let radius = (2.5 * sigma).ceil() as i32;
+        let side = (2 * radius + 1) as usize;
+        let (s, c) = theta.sin_cos();
+        let mut env = Vec::with_capacity(side * side);
+        let mut data = Vec::with_capacity(side * side);
+        for y in -radius..=radius {
+            for x in -radius..=radius {
+                let (xf, yf) = (x as f32, y as f32);
+                // Distance across the line (normal direction) and along it.
+                let across = -xf * s + yf * c;
+                let along = xf * c + yf * s;
+                let e = (-(across * across + 0.5 * along * along) / (2.0 * sigma * sigma)).exp();
+                env.push(e);
+                data.push(e * (2.0 * std::f32::consts::PI * across / wavelength).cos());
+            }
+        }
+        // Remove the DC under the envelope so the kernel ignores uniform brightness.
+        let dc = data.iter().sum::<f32>() / env.iter().sum::<f32>();
+        data.iter_mut().zip(&env).for_each(|(d, e)| *d -= dc * e);
+        let l1: f32 = data.iter().map(|v| v.abs()).sum();
+        data.iter_mut().for_each(|v| *v /= l1);
+        Kernel { side, data }
+    }
+
+    /// Response at pixel `(cx, cy)` of `plane` (border replicated outside).
+    pub fn apply_at(&self, plane: &Plane, cx: i32, cy: i32) -> f32 {
+        let r = (self.side / 2) as i32;
+        let inside = cx - r >= 0 && cy - r >= 0 && cx + r < plane.w as i32 && cy + r < plane.h as i32;
+        let mut acc = 0.0;
+        if inside {
+            for ky in 0..self.side {
+                let row = &plane.data[(cy - r) as usize * plane.w + ky * plane.w + (cx - r) as usize..][..self.side];
+                let krow = &self.data[ky * self.side..][..self.side];
+                acc += row.iter().zip(krow).map(|(a, b)| a * b).sum::<f32>();
+            }
+        } else {
+            for ky in 0..self.side as i32 {
+                let y = (cy - r + ky).clamp(0, plane.h as i32 - 1) as usize;
+                for kx in 0..self.side as i32 {
+                    let x = (cx - r + kx).clamp(0, plane.w as i32 - 1) as usize;
+                    acc += plane.data[y * plane.w + x] * self.data[(ky as usize) * self.side + kx as usize];
+                }
+            }
+        }
+        acc
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn box_blur_keeps_constant_and_mean() {
+        let p = Plane::filled(20, 10, 0.3);
+        let b = p.box_blur(3);
+        assert!(b.data.iter().all(|v| (v - 0.3).abs() < 1e-5));
+    }
+
+    #[test]
+    fn gabor_ignores_uniform_light_and_prefers_its_orientation() {
+        let k0 = Kernel::gabor_even(0.0, 3.0, 10.0);
+        let k90 = Kernel::gabor_even(std::f32::consts::FRAC_PI_2, 3.0, 10.0);
+        let flat = Plane::filled(40, 40, 0.7);
+        assert!(k0.apply_at(&flat, 20, 20).abs() < 1e-4);
+        // A dark horizontal line through the centre.
+        let mut line = Plane::filled(40, 40, 0.8);
+        for x in 0..40 {
+            for y in 19..=21 {
+                line.data[y * 40 + x] = 0.2;
+            }
+        }
+        let r0 = k0.apply_at(&line, 20, 20);
+        let r90 = k90.apply_at(&line, 20, 20);
+        assert!(r0 < r90 && r0 < 0.0, "r0={r0} r90={r90}");
+    }
+}
