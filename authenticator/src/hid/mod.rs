@@ -6,3 +6,9 @@ pub mod packet;
 
 pub use command::{Command, HidError, VendorCommand};
 pub use packet::{ChannelId, Report, REPORT_SIZE};
+pub mod app;
+pub mod channels;
+pub mod ctaphid;
+
+pub use app::App;
+pub mod server;
