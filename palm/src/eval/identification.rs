@@ -221,6 +221,57 @@ fn summarize(
     }
 }
 
+/// Human-readable identification summary.
+pub fn to_text(r: &IdentificationReport) -> String {
+    use std::fmt::Write as _;
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
+        "identification    gallery {} (first sample of each enrolled identity), {} mated probes, {} non-mated probes (held-out identities)",
+        r.gallery, r.mated_probes, r.nonmated_probes
+    );
+    let _ = writeln!(
+        s,
+        "rank-1            {:.4} %  (80 % CI {:.4} … {:.4} %, subject bootstrap)",
+        100.0 * r.rank1,
+        100.0 * r.rank1_ci80.lo,
+        100.0 * r.rank1_ci80.hi
+    );
+    match (r.threshold, r.fpir, r.fnir, r.fnir_ci80) {
+        (Some(t), Some(fpir), Some(fnir), Some(ci)) => {
+            let _ = writeln!(
+                s,
+                "FNIR at FPIR {:.0e}  {:.4} %  (80 % CI {:.4} … {:.4} %; threshold {t:.6}, measured FPIR {fpir:.2e})",
+                r.fpir_target,
+                100.0 * fnir,
+                100.0 * ci.lo,
+                100.0 * ci.hi
+            );
+        }
+        _ => {
+            let _ = writeln!(
+                s,
+                "FNIR at FPIR {:.0e}  not measurable: needs ≥ {:.0} non-mated probes",
+                r.fpir_target,
+                3.0 / r.fpir_target
+            );
+        }
+    }
+    let a = &r.search;
+    let _ = writeln!(
+        s,
+        "1:N pre-selection {} sketch words, K = {}: same result as exhaustive for {}/{} probes ({}/{} mated){}",
+        a.sketch_words,
+        a.preselect_k,
+        a.same_result,
+        a.probes,
+        a.mated_same_result,
+        a.mated_probes,
+        a.same_decision.map_or(String::new(), |d| format!(", same decision at the threshold for {d}/{}", a.probes))
+    );
+    s
+}
+
 /// The smallest f32 greater than `x` (for "strictly above this score" thresholds).
 fn next_up(x: f32) -> f32 {
     if x.is_nan() || x == f32::INFINITY {

@@ -1,0 +1,148 @@
+//! The palmkey [`Engine`] seen through the evaluation's [`Biometric`] trait, for one modality.
+
+use super::run::Biometric;
+use super::verification::ScoreScale;
+use crate::capture::Capture;
+use crate::code::GRID;
+use crate::engine::{Engine, EngineConfig};
+use crate::search::sketch;
+use crate::template::{ModalityCode, Template};
+
+/// Which score the evaluation reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EvalModality {
+    /// Palm print alone (the vein image is not used, not even for quality).
+    Print,
+    /// Palm vein alone.
+    Vein,
+    /// Both, fused by the engine's calibrated model.
+    Fused,
+}
+
+impl EvalModality {
+    pub fn name(self) -> &'static str {
+        match self {
+            EvalModality::Print => "print",
+            EvalModality::Vein => "vein",
+            EvalModality::Fused => "fused",
+        }
+    }
+}
+
+impl std::str::FromStr for EvalModality {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "print" => Ok(Self::Print),
+            "vein" => Ok(Self::Vein),
+            "fused" => Ok(Self::Fused),
+            other => Err(format!("unknown modality {other:?} (expected print, vein or fused)")),
+        }
+    }
+}
+
+/// Sketch pooling: 4 × 4 code cells per block → 8 × 8 blocks, 3 words per modality.
+pub const SKETCH_BLOCK: usize = 4;
+
+/// Histogram bins over a modality's score range.
+const BINS: usize = 1 << 20;
+
+/// The engine configured for one modality.
+#[derive(Debug, Clone)]
+pub struct EngineBiometric {
+    engine: Engine,
+    modality: EvalModality,
+}
+
+impl EngineBiometric {
+    /// The calibrated engine restricted to `modality`.
+    pub fn new(modality: EvalModality, full_hand: bool) -> Self {
+        let config = EngineConfig {
+            full_hand,
+            use_print: modality != EvalModality::Vein,
+            use_vein: modality != EvalModality::Print,
+            ..EngineConfig::default()
+        };
+        Self { engine: Engine::new(config), modality }
+    }
+
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
+    fn codes(&self, t: &Template) -> [Option<&ModalityCode>; 2] {
+        [t.print(), t.vein()]
+    }
+}
+
+impl Biometric for EngineBiometric {
+    type Template = Template;
+
+    fn extract(&self, capture: &Capture) -> Result<Template, String> {
+        self.engine.extract(capture).map_err(|e| e.to_string())
+    }
+
+    fn compare(&self, a: &Template, b: &Template) -> f32 {
+        let s = self.engine.compare(a, b);
+        match self.modality {
+            EvalModality::Print => s.print.unwrap_or(f32::NEG_INFINITY),
+            EvalModality::Vein => s.vein.unwrap_or(f32::NEG_INFINITY),
+            EvalModality::Fused => s.fused,
+        }
+    }
+
+    fn scale(&self) -> ScoreScale {
+        // Similarities are 1 − a rescaled distance: within [-0.25, 1.25] by construction. The
+        // fused log odds are affine in them, so the corners of that square bound them.
+        let (lo, hi) = (-0.25f32, 1.25f32);
+        match self.modality {
+            EvalModality::Print | EvalModality::Vein => ScoreScale { lo: lo.into(), hi: hi.into(), bins: BINS },
+            EvalModality::Fused => {
+                let fusion = &self.engine.config().fusion;
+                let corners = [(lo, lo), (lo, hi), (hi, lo), (hi, hi)];
+                let mut values: Vec<f32> = corners
+                    .iter()
+                    .flat_map(|&(p, v)| {
+                        [fusion.fuse(Some(p), Some(v)), fusion.fuse(Some(p), None), fusion.fuse(None, Some(v))]
+                    })
+                    .flatten()
+                    .collect();
+                values.sort_by(f32::total_cmp);
+                ScoreScale { lo: values[0].into(), hi: f64::from(values[values.len() - 1]) + 1e-3, bins: BINS }
+            }
+        }
+    }
+
+    fn assess_presentation(&self, capture: &Capture) -> Result<(), String> {
+        crate::pad::assess(capture).map_err(|e| e.to_string())
+    }
+
+    fn sketch_words(&self) -> usize {
+        let per = sketch::words_for(GRID, SKETCH_BLOCK);
+        match self.modality {
+            EvalModality::Fused => 2 * per,
+            _ => per,
+        }
+    }
+
+    fn sketch(&self, t: &Template) -> Vec<u64> {
+        let per = sketch::words_for(GRID, SKETCH_BLOCK);
+        let wanted: &[usize] = match self.modality {
+            EvalModality::Print => &[0],
+            EvalModality::Vein => &[1],
+            EvalModality::Fused => &[0, 1],
+        };
+        let codes = self.codes(t);
+        let mut out = Vec::with_capacity(self.sketch_words());
+        for &m in wanted {
+            match codes[m] {
+                Some(code) => {
+                    let map = code.canonical();
+                    out.extend(sketch::sketch(GRID, SKETCH_BLOCK, |x, y| map.cell(x, y)));
+                }
+                None => out.extend(std::iter::repeat(0).take(per)),
+            }
+        }
+        out
+    }
+}
