@@ -9,7 +9,7 @@
 //! encoded bytes: 1, 2, 3, −1, −2, …, then text keys shortest first).
 //!
 //! ## Why not the ctap-types request/response structs
-//! We use ctap-types for the command codes ([`ctap_types::operation::Operation`]) and the status
+//! We use ctap-types for the command codes ([`ctap_types::ctap2::Operation`]) and the status
 //! codes ([`super::CtapError`]) only. Its message structs are built for `no_std` firmware on
 //! `heapless` buffers and cap sizes in ways a std authenticator should not: user and RP names are
 //! truncated to 64 bytes, RP IDs to 256, excludeList to 16 entries, allowList to 10, credential
@@ -377,7 +377,7 @@ mod tests {
         fn nested(depth: usize) -> Vec<u8> {
             // {1: [[[...0...]]]} with `depth` levels in total
             let mut v = vec![0xa1, 0x01];
-            v.extend(std::iter::repeat(0x81).take(depth - 1));
+            v.extend(std::iter::repeat_n(0x81, depth - 1));
             v.push(0x00);
             v
         }

@@ -4,11 +4,257 @@
 //! and returns the response (status byte + CBOR). Transports call it from a worker thread and
 //! pass an [`Interaction`] so long operations can send keep-alives and notice CANCEL.
 
+pub mod attestation;
+pub mod auth_data;
 pub mod cbor;
+pub mod config;
 pub mod cose;
+pub mod credential;
+pub mod credential_management;
+pub mod extensions;
+// WIP pub mod get_assertion;
+pub mod get_info;
+// WIP pub mod make_credential;
 pub mod pin;
+pub mod reset;
+pub mod selection;
 pub mod status;
 pub mod user;
 
-pub use status::CtapError;
-pub use user::{Interaction, KeepaliveStatus, UserPresence};
+use std::time::{Duration, Instant};
+
+use ctap_types::ctap2::Operation;
+
+pub use status::{encode_response, CtapError, CtapResult};
+pub use user::{BuiltInUv, Interaction, KeepaliveStatus, UserPresence, VerifiedUser};
+
+use crate::store::{Store, StoreError};
+use pin::PinUv;
+
+/// palmkey's AAGUID (a fixed random UUID identifying the model): e56e9fac-11f1-483e-9402-5f457de5af5c.
+pub const AAGUID: [u8; 16] = [
+    0xe5, 0x6e, 0x9f, 0xac, 0x11, 0xf1, 0x48, 0x3e, 0x94, 0x02, 0x5f, 0x45, 0x7d, 0xe5, 0xaf, 0x5c,
+];
+
+/// Limits and identity the authenticator announces in getInfo and enforces.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub aaguid: [u8; 16],
+    /// Largest CTAPHID message (CTAP2 command byte + CBOR) the transport reassembles.
+    pub max_msg_size: usize,
+    pub firmware_version: u32,
+    /// How many discoverable credentials the store holds at most.
+    pub max_discoverable_credentials: usize,
+    /// Announced maxCredentialCountInList (longer lists are still processed).
+    pub max_credential_count_in_list: usize,
+    /// Longest credBlob stored with a credential (CTAP requires at least 32).
+    pub max_cred_blob_length: usize,
+    /// How many RP IDs setMinPINLength may authorize for the minPinLength extension.
+    pub max_rp_ids_for_min_pin_length: usize,
+    /// authenticatorReset is only allowed this long after power-up (CTAP 2.1 §6.6: 10 s).
+    pub reset_window: Duration,
+    /// getNextAssertion must follow within this time (CTAP 2.1 §6.3: 30 s).
+    pub next_assertion_timeout: Duration,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            aaguid: AAGUID,
+            max_msg_size: 7609,
+            firmware_version: 0x0001_0000,
+            max_discoverable_credentials: 1000,
+            max_credential_count_in_list: 32,
+            max_cred_blob_length: 32,
+            max_rp_ids_for_min_pin_length: 8,
+            reset_window: Duration::from_secs(10),
+            next_assertion_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+/// The persistent side: an open store, or a device disabled because its state failed the
+/// integrity check (only getInfo and reset answer then).
+pub(crate) enum Device {
+    Ready(Store),
+    Disabled(Disabled),
+}
+
+/// A tampered device: what reset needs to start a factory-fresh state in the same folder.
+pub struct Disabled {
+    /// Opens a factory-fresh store after the tampered state was set aside (see [`reset`]).
+    pub(crate) reopen: Box<dyn FnMut() -> Result<Store, StoreError> + Send>,
+    pub(crate) dir: std::path::PathBuf,
+    pub(crate) reason: String,
+}
+
+impl std::fmt::Debug for Disabled {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Disabled")
+            .field("dir", &self.dir)
+            .field("reason", &self.reason)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A CTAP 2.1 authenticator: persistent state, volatile PIN/UV state, and the seams to the
+/// person in front of it.
+pub struct Authenticator {
+    pub(crate) device: Device,
+    pub(crate) pin_uv: PinUv,
+    pub(crate) presence: Box<dyn UserPresence>,
+    /// Built-in user verification (the palm); `None` until it is plugged in.
+    pub(crate) builtin_uv: Option<Box<dyn BuiltInUv>>,
+    pub(crate) next_assertion: Option<()>,
+    pub(crate) config: Config,
+    powered_at: Instant,
+}
+
+impl std::fmt::Debug for Authenticator {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Authenticator")
+            .field("disabled", &matches!(self.device, Device::Disabled(_)))
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Authenticator {
+    /// An authenticator over an open store.
+    pub fn new(store: Store, presence: Box<dyn UserPresence>, config: Config) -> Self {
+        Authenticator {
+            device: Device::Ready(store),
+            pin_uv: PinUv::new(),
+            presence,
+            builtin_uv: None,
+            next_assertion: None,
+            config,
+            powered_at: Instant::now(),
+        }
+    }
+
+    /// A device whose state failed its integrity check: every command but getInfo and reset
+    /// answers `IntegrityFailure`. `reopen` must open a factory-fresh store in `dir` once
+    /// reset has moved the tampered state aside.
+    pub fn disabled(
+        dir: std::path::PathBuf,
+        error: &StoreError,
+        reopen: Box<dyn FnMut() -> Result<Store, StoreError> + Send>,
+        presence: Box<dyn UserPresence>,
+        config: Config,
+    ) -> Self {
+        tracing::error!(dir = %dir.display(), %error, "device state failed its integrity check: device disabled until reset");
+        Authenticator {
+            device: Device::Disabled(Disabled {
+                reopen,
+                dir,
+                reason: error.to_string(),
+            }),
+            pin_uv: PinUv::new(),
+            presence,
+            builtin_uv: None,
+            next_assertion: None,
+            config,
+            powered_at: Instant::now(),
+        }
+    }
+
+    /// Plug in a built-in user-verification method (the palm).
+    pub fn set_builtin_uv(&mut self, uv: Box<dyn BuiltInUv>) {
+        self.builtin_uv = Some(uv);
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// True while the device refuses to work because its state was tampered with.
+    pub fn is_disabled(&self) -> bool {
+        matches!(self.device, Device::Disabled(_))
+    }
+
+    /// One CTAP2 message (command byte + CBOR) in, status byte + CBOR out.
+    pub fn process(&mut self, request: &[u8], io: &dyn Interaction) -> Vec<u8> {
+        encode_response(self.dispatch(request, io))
+    }
+
+    /// CTAPHID WINK: the simulated device has no LED, so it says so in the log.
+    pub fn wink(&self) {
+        tracing::info!("wink");
+    }
+
+    /// A (simulated) power cycle: volatile state is lost, the reset window reopens.
+    pub fn power_cycle(&mut self) {
+        self.pin_uv.reset();
+        self.next_assertion = None;
+        self.powered_at = Instant::now();
+    }
+
+    fn dispatch(&mut self, request: &[u8], io: &dyn Interaction) -> CtapResult {
+        let (&command, params) = request.split_first().ok_or(CtapError::InvalidLength)?;
+        let operation = Operation::try_from(command).map_err(|_| CtapError::InvalidCommand)?;
+        if request.len() > self.config.max_msg_size {
+            return Err(CtapError::RequestTooLarge);
+        }
+        // getNextAssertion state only survives until the next other command.
+        if operation != Operation::GetNextAssertion {
+            self.next_assertion = None;
+        }
+        if self.is_disabled() && !matches!(operation, Operation::GetInfo | Operation::Reset) {
+            return Err(CtapError::IntegrityFailure);
+        }
+        match operation {
+            Operation::GetInfo => get_info::handle(self, params),
+            Operation::Reset => reset::handle(self, params, io),
+            Operation::Selection => selection::handle(self, params, io),
+            // DISPATCH: other engineers' command families are routed here.
+            _ => Err(CtapError::InvalidCommand),
+        }
+    }
+
+    /// The open store; `IntegrityFailure` while the device is disabled.
+    pub(crate) fn store(&self) -> CtapResult<&Store> {
+        match &self.device {
+            Device::Ready(store) => Ok(store),
+            Device::Disabled(_) => Err(CtapError::IntegrityFailure),
+        }
+    }
+
+    pub(crate) fn store_mut(&mut self) -> CtapResult<&mut Store> {
+        match &mut self.device {
+            Device::Ready(store) => Ok(store),
+            Device::Disabled(_) => Err(CtapError::IntegrityFailure),
+        }
+    }
+
+    /// The store and the PIN/UV state together (handlers need both mutably).
+    pub(crate) fn store_and_pin(&mut self) -> CtapResult<(&mut Store, &mut PinUv)> {
+        match &mut self.device {
+            Device::Ready(store) => Ok((store, &mut self.pin_uv)),
+            Device::Disabled(_) => Err(CtapError::IntegrityFailure),
+        }
+    }
+
+    /// Time since power-up (reset is only allowed shortly after).
+    pub(crate) fn since_power_up(&self) -> Duration {
+        self.powered_at.elapsed()
+    }
+
+    /// Ask for user presence (button/auto-approve), honouring CANCEL.
+    pub(crate) fn user_presence(&mut self, io: &dyn Interaction) -> CtapResult<()> {
+        io.set_status(KeepaliveStatus::UpNeeded);
+        let result = self.presence.check(io);
+        io.set_status(KeepaliveStatus::Processing);
+        result
+    }
+}
+
+/// Map a store failure to a status code, logging it (a store error is never the host's fault).
+pub(crate) fn storage_error(error: StoreError) -> CtapError {
+    tracing::error!(%error, "state store operation failed");
+    match error {
+        StoreError::Integrity(_) => CtapError::IntegrityFailure,
+        StoreError::CounterExhausted => CtapError::LimitExceeded,
+        _ => CtapError::Other,
+    }
+}

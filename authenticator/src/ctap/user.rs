@@ -53,3 +53,28 @@ impl UserPresence for AutoApprove {
         Ok(())
     }
 }
+
+/// Who a built-in user verification identified: one enrolled person (a CTAP bio-enrollment
+/// templateId). Credentials made under built-in UV get this person as their owner.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VerifiedUser {
+    pub template_id: crate::store::state::TemplateId,
+}
+
+/// A built-in user-verification method (the palm, later). It identifies *who* is present
+/// (1:N), not just *that* an enrolled person is, so the CTAP core can bind credentials to
+/// their owner and hide other people's credentials.
+pub trait BuiltInUv: Send {
+    /// True once someone is enrolled: getInfo then reports `uv: true` and requests may ask
+    /// for the `uv` option.
+    fn is_enrolled(&self, state: &crate::store::State) -> bool;
+
+    /// performBuiltInUv: capture and identify, counting failed attempts in the store's
+    /// `uv_retries`. Errors: `UvInvalid` (no match), `UvBlocked`, `KeepaliveCancel`,
+    /// `UserActionTimeout`.
+    fn verify(
+        &mut self,
+        store: &mut crate::store::Store,
+        io: &dyn Interaction,
+    ) -> Result<VerifiedUser, CtapError>;
+}
