@@ -30,7 +30,6 @@ use super::command::{
     PROTOCOL_VERSION,
 };
 use super::packet::{self, ChannelId, Packet, Progress, Reassembler, Report};
-use crate::ctap::Interaction;
 
 /// Tunables of the state machine.
 #[derive(Debug, Clone)]
