@@ -6,6 +6,8 @@
 
 pub mod client_pin;
 pub mod protocol;
+#[cfg(test)]
+pub(crate) mod testing;
 pub mod token;
 
 use std::time::Instant;
@@ -282,10 +284,5 @@ impl PinUv {
             grant.user_verified = false;
             grant.permissions = Permission(grant.permissions.0 & Permission::LBW.0);
         }
-    }
-
-    /// The current token value (tests and the clientPIN handler encrypt it for the platform).
-    pub(crate) fn token_key(&self) -> &[u8] {
-        self.token.key()
     }
 }

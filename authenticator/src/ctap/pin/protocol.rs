@@ -197,7 +197,7 @@ impl SharedSecret {
     /// IV; protocol 2 a random IV, prepended to the ciphertext. The plaintext must be a whole
     /// number of 16-byte blocks (`InvalidLength` otherwise).
     pub fn encrypt(&self, plaintext: &[u8]) -> Result<Vec<u8>, CtapError> {
-        if plaintext.len() % BLOCK != 0 {
+        if !plaintext.len().is_multiple_of(BLOCK) {
             return Err(CtapError::InvalidLength);
         }
         let mut iv = [0u8; BLOCK];
@@ -225,7 +225,7 @@ impl SharedSecret {
                 (iv.try_into().expect("split at BLOCK"), body)
             }
         };
-        if body.len() % BLOCK != 0 {
+        if !body.len().is_multiple_of(BLOCK) {
             return Err(CtapError::InvalidLength);
         }
         Aes256CbcDec::new(self.aes_key.as_ref().into(), &iv.into())

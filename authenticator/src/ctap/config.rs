@@ -1,0 +1,161 @@
+//! authenticatorConfig (0x0D), CTAP 2.1 §6.11: toggleAlwaysUv and setMinPINLength.
+//!
+//! enableEnterpriseAttestation is not supported: palmkey has no enterprise attestation
+//! certificate, so getInfo announces no "ep" option and the subcommand answers
+//! `InvalidSubcommand`, as does vendorPrototype.
+//!
+//! Once the device is protected (a PIN is set, built-in UV is configured, or alwaysUv is on)
+//! every subcommand needs a token with the acfg permission, MACed over
+//! `32 × 0xff || 0x0d || subCommand || subCommandParams`.
+
+use super::cbor::{as_array, as_bool, as_bytes, as_map, as_text, as_u8, as_uint, Map, Params};
+use super::pin::{Permission, PinUv};
+use super::status::CtapResult;
+use super::{storage_error, CtapError};
+use crate::store::Store;
+
+/// Request parameter keys.
+mod key {
+    pub const SUB_COMMAND: u64 = 0x01;
+    pub const SUB_COMMAND_PARAMS: u64 = 0x02;
+    pub const PROTOCOL: u64 = 0x03;
+    pub const PIN_UV_AUTH_PARAM: u64 = 0x04;
+    // setMinPINLength's subCommandParams
+    pub const NEW_MIN_PIN_LENGTH: u64 = 0x01;
+    pub const MIN_PIN_LENGTH_RP_IDS: u64 = 0x02;
+    pub const FORCE_CHANGE_PIN: u64 = 0x03;
+}
+
+/// The authenticatorConfig command byte, part of the authenticated message.
+const COMMAND: u8 = 0x0d;
+
+/// authenticatorConfig subcommands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SubCommand {
+    ToggleAlwaysUv = 0x02,
+    SetMinPinLength = 0x03,
+}
+
+impl TryFrom<u8> for SubCommand {
+    type Error = CtapError;
+
+    /// enableEnterpriseAttestation (0x01) and vendorPrototype (0xff) are unsupported.
+    fn try_from(n: u8) -> Result<Self, CtapError> {
+        match n {
+            0x02 => Ok(SubCommand::ToggleAlwaysUv),
+            0x03 => Ok(SubCommand::SetMinPinLength),
+            _ => Err(CtapError::InvalidSubcommand),
+        }
+    }
+}
+
+/// Longest PIN minimum that can be configured: a PIN has at most 63 bytes, so at most 63
+/// code points.
+pub const MAX_MIN_PIN_LENGTH: u8 = 63;
+
+/// What authenticatorConfig works on.
+pub struct AuthenticatorConfig<'a> {
+    pub pin_uv: &'a mut PinUv,
+    pub store: &'a mut Store,
+    /// maxRPIDsForSetMinPINLength.
+    pub max_rp_ids: usize,
+    /// True when a built-in UV method (palm) has enrollments: that protects the device too.
+    pub builtin_uv_configured: bool,
+}
+
+impl AuthenticatorConfig<'_> {
+    /// Handle one request; returns the (always empty) response payload.
+    pub fn handle(&mut self, params: &Params) -> CtapResult {
+        let sub = SubCommand::try_from(params.required(key::SUB_COMMAND, as_u8)?)?;
+        let sub_params = params.optional(key::SUB_COMMAND_PARAMS, as_map)?;
+        self.authorize(sub, params)?;
+        match sub {
+            SubCommand::ToggleAlwaysUv => {
+                let on = self
+                    .store
+                    .update(|s| {
+                        s.config.always_uv = !s.config.always_uv;
+                        s.config.always_uv
+                    })
+                    .map_err(storage_error)?;
+                tracing::info!(always_uv = on, "alwaysUv toggled");
+            }
+            SubCommand::SetMinPinLength => self.set_min_pin_length(sub_params)?,
+        }
+        Ok(Vec::new())
+    }
+
+    fn authorize(&mut self, sub: SubCommand, params: &Params) -> Result<(), CtapError> {
+        let state = self.store.state();
+        let protected =
+            state.pin.pin_hash.is_some() || state.config.always_uv || self.builtin_uv_configured;
+        if !protected {
+            return Ok(());
+        }
+        let auth_param = params
+            .optional(key::PIN_UV_AUTH_PARAM, as_bytes)?
+            .ok_or(CtapError::PinRequired)?;
+        let protocol = params.required(key::PROTOCOL, as_u8)?;
+        let mut message = vec![0xff; 32];
+        message.extend([COMMAND, sub as u8]);
+        if let Some(sub_params) = params.map().get(key::SUB_COMMAND_PARAMS) {
+            ciborium::into_writer(sub_params, &mut message).expect("writing to a Vec cannot fail");
+        }
+        self.pin_uv
+            .authorize(protocol, &message, auth_param, Permission::ACFG)
+    }
+
+    /// setMinPINLength: the minimum may only grow; raising it above the current PIN's length
+    /// (or forceChangePin) forces a PIN change before the next token.
+    fn set_min_pin_length(&mut self, sub_params: Option<Map<'_>>) -> Result<(), CtapError> {
+        let current = self.store.state().pin.min_length;
+        let (new_min, rp_ids, force) = match sub_params {
+            None => (None, None, false),
+            Some(p) => (
+                p.optional(key::NEW_MIN_PIN_LENGTH, as_uint)?,
+                p.optional(key::MIN_PIN_LENGTH_RP_IDS, as_array)?
+                    .map(|ids| {
+                        ids.iter()
+                            .map(|v| as_text(v).map(str::to_owned))
+                            .collect::<Result<Vec<_>, _>>()
+                    })
+                    .transpose()?,
+                p.optional(key::FORCE_CHANGE_PIN, as_bool)?.unwrap_or(false),
+            ),
+        };
+        let new_min = match new_min {
+            None => current,
+            Some(n) if n < u64::from(current) => return Err(CtapError::PinPolicyViolation),
+            Some(n) => u8::try_from(n)
+                .ok()
+                .filter(|n| *n <= MAX_MIN_PIN_LENGTH)
+                .ok_or(CtapError::PinPolicyViolation)?,
+        };
+        if rp_ids
+            .as_ref()
+            .is_some_and(|ids| ids.len() > self.max_rp_ids)
+        {
+            return Err(CtapError::KeyStoreFull);
+        }
+        let pin = &self.store.state().pin;
+        if force && pin.pin_hash.is_none() {
+            return Err(CtapError::PinNotSet);
+        }
+        let too_short = pin.pin_hash.is_some() && pin.pin_code_points < new_min;
+        self.store
+            .update(|s| {
+                s.pin.min_length = new_min;
+                if let Some(ids) = rp_ids {
+                    s.pin.min_length_rp_ids = ids;
+                }
+                s.pin.force_change |= force || too_short;
+            })
+            .map_err(storage_error)?;
+        tracing::info!(
+            min_pin_length = new_min,
+            force_change = force || too_short,
+            "PIN policy updated"
+        );
+        Ok(())
+    }
+}

@@ -1,0 +1,162 @@
+//! Test harness: a device (store + volatile PIN state) and a platform that drives it the way
+//! a host does, using the same protocol code on its side.
+
+use ciborium::Value;
+use rand_core::OsRng;
+
+use super::client_pin::{client_pin, pad_pin, pin_hash};
+use super::{Permission, PinProtocol, PinUv, SharedSecret};
+use crate::ctap::cbor::{bytes, MapBuilder, Params};
+use crate::ctap::cose::{CoseAlgorithm, CoseKey};
+use crate::ctap::CtapError;
+use crate::store::{MasterKey, Store};
+
+/// An authenticator's PIN-relevant parts on a temporary state folder.
+pub(crate) struct Device {
+    pub pin_uv: PinUv,
+    pub store: Store,
+    _dir: tempfile::TempDir,
+}
+
+impl Device {
+    pub fn new() -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store = Store::open(dir.path(), MasterKey::generate(&mut OsRng)).expect("fresh store");
+        Device {
+            pin_uv: PinUv::new(),
+            store,
+            _dir: dir,
+        }
+    }
+
+    /// Simulated power cycle: volatile state is lost, the store stays.
+    pub fn power_cycle(&mut self) {
+        self.pin_uv = PinUv::new();
+    }
+
+    pub fn client_pin(&mut self, request: MapBuilder) -> Result<Value, CtapError> {
+        let params = Params::parse(&request.encode())?;
+        client_pin(&mut self.pin_uv, &mut self.store, &params).map(|out| decode(&out))
+    }
+}
+
+/// Decode a response payload (empty → `Null`).
+pub(crate) fn decode(payload: &[u8]) -> Value {
+    if payload.is_empty() {
+        return Value::Null;
+    }
+    ciborium::from_reader(payload).expect("response is CBOR")
+}
+
+/// The value under integer `key` of a response map.
+pub(crate) fn field(response: &Value, key: i64) -> &Value {
+    response
+        .as_map()
+        .expect("response map")
+        .iter()
+        .find(|(k, _)| k == &Value::from(key))
+        .map(|(_, v)| v)
+        .unwrap_or_else(|| panic!("response has no key {key}: {response:?}"))
+}
+
+/// A platform speaking one PIN/UV auth protocol.
+#[derive(Clone, Copy)]
+pub(crate) struct Platform {
+    pub protocol: PinProtocol,
+}
+
+impl Platform {
+    pub fn new(protocol: PinProtocol) -> Self {
+        Platform { protocol }
+    }
+
+    fn request(&self, sub: u8) -> MapBuilder {
+        MapBuilder::new()
+            .insert(1, self.protocol.version())
+            .insert(2, sub)
+    }
+
+    /// getKeyAgreement, then encapsulate: (our COSE key, shared secret).
+    pub fn key_agreement(&self, device: &mut Device) -> (Value, SharedSecret) {
+        let response = device
+            .client_pin(self.request(0x02))
+            .expect("getKeyAgreement");
+        let theirs =
+            CoseKey::from_value(field(&response, 1), CoseAlgorithm::EcdhEsHkdf256).unwrap();
+        let (ours, shared) = self.protocol.encapsulate(&theirs, &mut OsRng);
+        (ours.to_value(), shared)
+    }
+
+    pub fn set_pin(&self, device: &mut Device, pin: &str) -> Result<(), CtapError> {
+        self.set_pin_padded(device, pad_pin(pin).unwrap().as_slice())
+    }
+
+    /// setPIN with an arbitrary plaintext block (for malformed-padding tests).
+    pub fn set_pin_padded(&self, device: &mut Device, padded: &[u8]) -> Result<(), CtapError> {
+        let (key, shared) = self.key_agreement(device);
+        let new_pin_enc = shared.encrypt(padded).unwrap();
+        let auth = shared.authenticate(&new_pin_enc);
+        let request = self
+            .request(0x03)
+            .insert(3, key)
+            .insert(4, bytes(auth))
+            .insert(5, bytes(new_pin_enc));
+        device.client_pin(request).map(drop)
+    }
+
+    pub fn change_pin(&self, device: &mut Device, old: &str, new: &str) -> Result<(), CtapError> {
+        let (key, shared) = self.key_agreement(device);
+        let new_pin_enc = shared.encrypt(pad_pin(new).unwrap().as_slice()).unwrap();
+        let pin_hash_enc = shared.encrypt(&pin_hash(old.as_bytes())).unwrap();
+        let auth = shared.authenticate(&[new_pin_enc.as_slice(), &pin_hash_enc].concat());
+        let request = self
+            .request(0x04)
+            .insert(3, key)
+            .insert(4, bytes(auth))
+            .insert(5, bytes(new_pin_enc))
+            .insert(6, bytes(pin_hash_enc));
+        device.client_pin(request).map(drop)
+    }
+
+    /// getPinToken (legacy); returns the decrypted token.
+    pub fn get_pin_token(&self, device: &mut Device, pin: &str) -> Result<Vec<u8>, CtapError> {
+        self.token_request(device, pin, 0x05, |r| r)
+    }
+
+    /// getPinUvAuthTokenUsingPinWithPermissions; returns the decrypted token.
+    pub fn get_token(
+        &self,
+        device: &mut Device,
+        pin: &str,
+        permissions: Permission,
+        rp_id: Option<&str>,
+    ) -> Result<Vec<u8>, CtapError> {
+        self.token_request(device, pin, 0x09, |r| {
+            r.insert(9, permissions.bits()).insert_opt(10, rp_id)
+        })
+    }
+
+    fn token_request(
+        &self,
+        device: &mut Device,
+        pin: &str,
+        sub: u8,
+        extra: impl FnOnce(MapBuilder) -> MapBuilder,
+    ) -> Result<Vec<u8>, CtapError> {
+        let (key, shared) = self.key_agreement(device);
+        let pin_hash_enc = shared.encrypt(&pin_hash(pin.as_bytes())).unwrap();
+        let request = extra(
+            self.request(sub)
+                .insert(3, key)
+                .insert(6, bytes(pin_hash_enc)),
+        );
+        let response = device.client_pin(request)?;
+        let token_enc = field(&response, 2).as_bytes().expect("token bytes");
+        Ok(shared.decrypt(token_enc).expect("token decrypts").to_vec())
+    }
+
+    /// pinUvAuthParam over `message` with a token.
+    pub fn auth(&self, token: &[u8], message: &[u8]) -> Vec<u8> {
+        self.protocol.authenticate(token, message)
+    }
+}
