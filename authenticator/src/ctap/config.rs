@@ -11,7 +11,7 @@
 use super::cbor::{as_array, as_bool, as_bytes, as_map, as_text, as_u8, as_uint, Map, Params};
 use super::pin::{Permission, PinUv};
 use super::status::CtapResult;
-use super::{storage_error, CtapError};
+use super::{storage_error, Authenticator, CtapError};
 use crate::store::Store;
 
 /// Request parameter keys.
@@ -52,6 +52,24 @@ impl TryFrom<u8> for SubCommand {
 /// Longest PIN minimum that can be configured: a PIN has at most 63 bytes, so at most 63
 /// code points.
 pub const MAX_MIN_PIN_LENGTH: u8 = 63;
+
+/// authenticatorConfig as the authenticator dispatches it.
+pub fn handle(auth: &mut Authenticator, params: &[u8]) -> CtapResult {
+    let params = Params::parse(params)?;
+    let max_rp_ids = auth.config.max_rp_ids_for_min_pin_length;
+    let builtin_uv_configured = match (&auth.builtin_uv, auth.store()) {
+        (Some(uv), Ok(store)) => uv.is_enrolled(store.state()),
+        _ => false,
+    };
+    let (store, pin_uv) = auth.store_and_pin()?;
+    AuthenticatorConfig {
+        pin_uv,
+        store,
+        max_rp_ids,
+        builtin_uv_configured,
+    }
+    .handle(&params)
+}
 
 /// What authenticatorConfig works on.
 pub struct AuthenticatorConfig<'a> {

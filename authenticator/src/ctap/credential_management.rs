@@ -15,7 +15,7 @@ use super::cbor::{as_bytes, as_map, as_text, as_u8, bytes, Map, MapBuilder, Para
 use super::cose::{CoseAlgorithm, CoseKey};
 use super::pin::{Permission, PinUv};
 use super::status::CtapResult;
-use super::{storage_error, CtapError};
+use super::{storage_error, Authenticator, CtapError, Device};
 use crate::store::state::CredentialRecord;
 use crate::store::Store;
 
@@ -87,6 +87,28 @@ impl Enumeration {
     pub fn clear(&mut self) {
         *self = Enumeration::default();
     }
+}
+
+/// authenticatorCredentialManagement as the authenticator dispatches it (0x0A and 0x41).
+pub fn handle(auth: &mut Authenticator, params: &[u8]) -> CtapResult {
+    let params = Params::parse(params)?;
+    let Authenticator {
+        device,
+        pin_uv,
+        cred_enumeration,
+        config,
+        ..
+    } = auth;
+    let Device::Ready(store) = device else {
+        return Err(CtapError::IntegrityFailure);
+    };
+    CredentialManagement {
+        pin_uv,
+        store,
+        enumeration: cred_enumeration,
+        max_credentials: config.max_discoverable_credentials,
+    }
+    .handle(&params)
 }
 
 /// What credentialManagement works on.
@@ -189,13 +211,18 @@ impl CredentialManagement<'_> {
     }
 
     fn next_rp(&mut self) -> CtapResult {
-        let rp_id = self
-            .enumeration
-            .rps
-            .as_mut()
-            .and_then(VecDeque::pop_front)
-            .ok_or(CtapError::NotAllowed)?;
-        Ok(self.rp_entry(&rp_id).encode())
+        loop {
+            let rp_id = self
+                .enumeration
+                .rps
+                .as_mut()
+                .and_then(VecDeque::pop_front)
+                .ok_or(CtapError::NotAllowed)?;
+            // An RP whose credentials were all deleted since the enumeration began is skipped.
+            if self.credentials().iter().any(|c| c.rp_id == rp_id) {
+                return Ok(self.rp_entry(&rp_id).encode());
+            }
+        }
     }
 
     /// rp {id, name?} and rpIDHash for one RP (the name from its newest credential).

@@ -12,14 +12,15 @@ pub mod cose;
 pub mod credential;
 pub mod credential_management;
 pub mod extensions;
-// WIP pub mod get_assertion;
+pub mod get_assertion;
 pub mod get_info;
-// WIP pub mod make_credential;
+pub mod make_credential;
 pub mod pin;
 pub mod reset;
 pub mod selection;
 pub mod status;
 pub mod user;
+pub mod verification;
 
 use std::time::{Duration, Instant};
 
@@ -29,6 +30,7 @@ pub use status::{encode_response, CtapError, CtapResult};
 pub use user::{BuiltInUv, Interaction, KeepaliveStatus, UserPresence, VerifiedUser};
 
 use crate::store::{Store, StoreError};
+use get_assertion::NextAssertion;
 use pin::PinUv;
 
 /// palmkey's AAGUID (a fixed random UUID identifying the model): e56e9fac-11f1-483e-9402-5f457de5af5c.
@@ -105,7 +107,9 @@ pub struct Authenticator {
     pub(crate) presence: Box<dyn UserPresence>,
     /// Built-in user verification (the palm); `None` until it is plugged in.
     pub(crate) builtin_uv: Option<Box<dyn BuiltInUv>>,
-    pub(crate) next_assertion: Option<()>,
+    pub(crate) next_assertion: Option<NextAssertion>,
+    /// credentialManagement's enumerateRPs / enumerateCredentials progress.
+    pub(crate) cred_enumeration: credential_management::Enumeration,
     pub(crate) config: Config,
     powered_at: Instant,
 }
@@ -128,6 +132,7 @@ impl Authenticator {
             presence,
             builtin_uv: None,
             next_assertion: None,
+            cred_enumeration: Default::default(),
             config,
             powered_at: Instant::now(),
         }
@@ -154,6 +159,7 @@ impl Authenticator {
             presence,
             builtin_uv: None,
             next_assertion: None,
+            cred_enumeration: Default::default(),
             config,
             powered_at: Instant::now(),
         }
@@ -187,6 +193,7 @@ impl Authenticator {
     pub fn power_cycle(&mut self) {
         self.pin_uv.reset();
         self.next_assertion = None;
+        self.cred_enumeration.clear();
         self.powered_at = Instant::now();
     }
 
@@ -205,8 +212,16 @@ impl Authenticator {
         }
         match operation {
             Operation::GetInfo => get_info::handle(self, params),
+            Operation::MakeCredential => make_credential::handle(self, params, io),
+            Operation::GetAssertion => get_assertion::handle(self, params, io),
+            Operation::GetNextAssertion => get_assertion::handle_next(self, params),
             Operation::Reset => reset::handle(self, params, io),
             Operation::Selection => selection::handle(self, params, io),
+            Operation::ClientPin => pin::client_pin::handle(self, params),
+            Operation::CredentialManagement | Operation::PreviewCredentialManagement => {
+                credential_management::handle(self, params)
+            }
+            Operation::Config => config::handle(self, params),
             // DISPATCH: other engineers' command families are routed here.
             _ => Err(CtapError::InvalidCommand),
         }

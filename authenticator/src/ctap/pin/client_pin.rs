@@ -13,7 +13,7 @@ use zeroize::Zeroizing;
 use super::{Permission, PinProtocol, PinUv, SharedSecret};
 use crate::ctap::cbor::{as_bytes, as_text, as_u8, bytes, MapBuilder, Params};
 use crate::ctap::status::CtapResult;
-use crate::ctap::{storage_error, CtapError};
+use crate::ctap::{storage_error, Authenticator, CtapError};
 use crate::store::Store;
 
 /// Request parameter keys.
@@ -92,6 +92,13 @@ pub fn pin_hash(pin: &[u8]) -> [u8; 16] {
     let mut out = [0u8; 16];
     out.copy_from_slice(&digest[..16]);
     out
+}
+
+/// authenticatorClientPIN as the authenticator dispatches it.
+pub fn handle(auth: &mut Authenticator, params: &[u8]) -> CtapResult {
+    let params = Params::parse(params)?;
+    let (store, pin_uv) = auth.store_and_pin()?;
+    client_pin(pin_uv, store, &params)
 }
 
 /// Handle one authenticatorClientPIN request; returns the CBOR response payload.
