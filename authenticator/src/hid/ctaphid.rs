@@ -489,7 +489,7 @@ impl<P: Clone> Engine<P> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ctap::KeepaliveStatus;
+    use crate::ctap::{Interaction, KeepaliveStatus};
     use crate::hid::packet::{reassemble, CONT_DATA_SIZE, INIT_DATA_SIZE, MAX_MESSAGE_SIZE};
 
     type TestEngine = Engine<u8>;

@@ -10,6 +10,7 @@ pub mod app;
 pub mod channels;
 pub mod command;
 pub mod ctaphid;
+pub mod descriptor;
 pub mod packet;
 pub mod server;
 pub mod udp;
