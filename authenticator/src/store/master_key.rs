@@ -16,7 +16,7 @@
 //! exists but its key is gone, loading fails with `KeyUnavailable` instead of silently starting
 //! over.
 //!
-//! Next to the key lives the rollback anchor (see [`super::anchor`]): the newest state
+//! Next to the key lives the rollback anchor (see `anchor.rs`): the newest state
 //! generation, kept where the key is because that is the storage the attacker of the state
 //! folder is assumed not to control.
 

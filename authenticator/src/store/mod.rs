@@ -11,10 +11,10 @@
 //!
 //! # On disk
 //! `DIR/state.sealed` is the whole [`State`] plus the signature-counter reservation, CBOR
-//! (ciborium) sealed with ChaCha20-Poly1305 under the master key (format in [`sealed`]), and
+//! (ciborium) sealed with ChaCha20-Poly1305 under the master key (format in `sealed.rs`), and
 //! replaced atomically and durably on every write (write new + fsync + rename + fsync DIR).
 //! Every write raises a generation number in the authenticated header; the rollback
-//! [`anchor`] next to the master key remembers the newest one, so swapping in an older sealed
+//! anchor (`anchor.rs`) next to the master key remembers the newest one, so swapping in an older sealed
 //! file is detected. `DIR/.lock` holds an exclusive `flock` while a process has DIR open.
 //!
 //! # Signature counter scheme
@@ -27,11 +27,11 @@
 //! and the ceiling is covered by the same AEAD, generation and anchor as the rest of the state.
 //! The counter is global and survives reset, so no value repeats across resets either.
 
-pub mod anchor;
+mod anchor;
 mod atomic;
 pub mod error;
 pub mod master_key;
-pub mod sealed;
+mod sealed;
 pub mod state;
 
 use std::fs::File;
@@ -53,6 +53,8 @@ use sealed::Kind;
 /// Name of the sealed state inside the state folder.
 pub const STATE_FILE: &str = "state.sealed";
 const LOCK_FILE: &str = ".lock";
+/// Retries (10 ms apart) before a locked folder counts as in use.
+const LOCK_ATTEMPTS: u32 = 50;
 /// Signature-counter values reserved per durable write.
 pub const DEFAULT_COUNTER_BLOCK: u32 = 1024;
 /// The first signature counter a fresh device hands out (0 would read as "no counter").
@@ -270,15 +272,23 @@ fn lock_dir(dir: &Path) -> Result<File, StoreError> {
         .write(true)
         .open(&path)
         .map_err(|e| StoreError::io(&path, e))?;
-    // SAFETY: flock on a file descriptor we own; no memory is passed.
-    let rc = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
-    if rc != 0 {
+    // A lock released by a close may linger for a moment in a child forked at that instant
+    // (between fork and exec it shares the open file description), so retry briefly before
+    // calling the folder busy.
+    for attempt in 0.. {
+        // SAFETY: flock on a file descriptor we own; no memory is passed.
+        let rc = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
+        if rc == 0 {
+            break;
+        }
         let err = std::io::Error::last_os_error();
-        return Err(if err.kind() == std::io::ErrorKind::WouldBlock {
-            StoreError::InUse(dir.to_path_buf())
-        } else {
-            StoreError::io(&path, err)
-        });
+        if err.kind() != std::io::ErrorKind::WouldBlock {
+            return Err(StoreError::io(&path, err));
+        }
+        if attempt == LOCK_ATTEMPTS {
+            return Err(StoreError::InUse(dir.to_path_buf()));
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
     }
     Ok(file)
 }
