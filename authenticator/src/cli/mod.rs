@@ -2,6 +2,7 @@
 
 use clap::{Parser, Subcommand};
 
+mod bench;
 mod serve;
 
 #[derive(Debug, Parser)]
@@ -18,6 +19,8 @@ enum Command {
     /// Palm engine tools: synthetic data and accuracy evaluation.
     #[command(subcommand)]
     Palm(palmkey::palm::cli::PalmCommand),
+    /// End-to-end latency of makeCredential and getAssertion over the UDP transport.
+    Bench(bench::BenchArgs),
 }
 
 pub fn main() -> std::process::ExitCode {
@@ -32,6 +35,7 @@ pub fn main() -> std::process::ExitCode {
     let result = match cli.command {
         Command::Serve(args) => serve::run(args),
         Command::Palm(cmd) => palmkey::palm::cli::run(cmd),
+        Command::Bench(args) => bench::run(args),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

@@ -11,7 +11,7 @@ use super::error::{ClientError, Result};
 use super::make_credential::{check_rp_id_hash, PinUvAuthParam};
 use crate::ctap::cbor::{bytes, encode, MapBuilder};
 use crate::ctap::cose::CoseKey;
-use crate::ctap::pin::protocol::SharedSecret;
+use crate::ctap::pin::protocol::{PinProtocol, SharedSecret};
 
 /// hmac-secret input: one or two 32-byte salts. The client encrypts them under a fresh
 /// shared secret ([`super::Client::get_assertion`] does this).
@@ -19,6 +19,9 @@ use crate::ctap::pin::protocol::SharedSecret;
 pub struct HmacSecretSalts {
     pub salt1: [u8; 32],
     pub salt2: Option<[u8; 32]>,
+    /// Key-agreement protocol; by default the pinUvAuth protocol of the request, else the
+    /// authenticator's preferred one.
+    pub protocol: Option<PinProtocol>,
 }
 
 impl std::fmt::Debug for HmacSecretSalts {
@@ -28,6 +31,15 @@ impl std::fmt::Debug for HmacSecretSalts {
 }
 
 impl HmacSecretSalts {
+    /// One salt, default protocol.
+    pub fn new(salt1: [u8; 32]) -> Self {
+        HmacSecretSalts {
+            salt1,
+            salt2: None,
+            protocol: None,
+        }
+    }
+
     fn concatenated(&self) -> Zeroizing<Vec<u8>> {
         let mut out = Zeroizing::new(self.salt1.to_vec());
         if let Some(s2) = &self.salt2 {

@@ -16,6 +16,7 @@ mod get_assertion;
 mod info;
 mod make_credential;
 mod pin;
+pub mod simulator;
 
 pub use authdata::{
     verify_es256, AttestedCredential, AuthDataExtensions, AuthenticatorData, CoseKeyBytes, Flags,
@@ -31,6 +32,7 @@ pub use make_credential::{
     MakeCredentialResponse, PinUvAuthParam, ES256,
 };
 pub use pin::{Permissions, PinRetries, PinSubcommand, PinUvAuthToken};
+pub use simulator::Simulator;
 
 pub use crate::ctap::pin::protocol::PinProtocol;
 
@@ -171,10 +173,11 @@ impl<T: CtapTransport> Client<T> {
         let shared = match &req.extensions.hmac_secret {
             None => None,
             Some(salts) => {
-                let protocol = match &req.pin_uv_auth {
-                    Some(p) => PinProtocol::try_from(p.protocol)
+                let protocol = match (salts.protocol, &req.pin_uv_auth) {
+                    (Some(p), _) => p,
+                    (None, Some(p)) => PinProtocol::try_from(p.protocol)
                         .map_err(|_| ClientError::InvalidRequest("unknown pinUvAuthProtocol"))?,
-                    None => self.preferred_protocol()?,
+                    (None, None) => self.preferred_protocol()?,
                 };
                 let (platform_key, shared) = self.shared_secret(protocol)?;
                 Some((salts.encrypt(&platform_key, &shared)?, shared))
