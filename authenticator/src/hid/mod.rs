@@ -14,6 +14,7 @@ pub mod descriptor;
 pub mod packet;
 pub mod server;
 pub mod udp;
+pub mod uhid;
 
 pub use app::{App, InFlight};
 pub use command::{Command, HidError, VendorCommand};
@@ -21,3 +22,4 @@ pub use ctaphid::Config;
 pub use packet::{ChannelId, Report, REPORT_SIZE};
 pub use server::SharedApp;
 pub use udp::UdpTransport;
+pub use uhid::UhidTransport;

@@ -1,0 +1,524 @@
+//! CTAPHID over a Linux virtual HID device (/dev/uhid), visible to browsers and libfido2 like
+//! a USB security key.
+//!
+//! The kernel ABI is `struct uhid_event` from `<linux/uhid.h>`: a packed `u32` event type
+//! followed by a union of requests, native byte order. Only the requests used here are
+//! encoded: CREATE2 (the device and its report descriptor), INPUT2 (a report to the host),
+//! DESTROY, and the replies to GET_REPORT/SET_REPORT; received are START, STOP, OPEN, CLOSE,
+//! OUTPUT (a report from the host), GET_REPORT and SET_REPORT.
+//!
+//! Identity: vendor 0x1209 (pid.codes, the open-source hardware vendor ID) with product
+//! 0x0001, pid.codes' shared test PID: fine for a software simulator, to be replaced by an
+//! allocated PID before anyone ships hardware. Product string "palmkey", bus USB.
+
+use std::fs::{File, OpenOptions};
+use std::io::{self, ErrorKind, Read, Write};
+use std::os::fd::AsRawFd;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::Path;
+use std::sync::atomic::AtomicBool;
+use std::time::Duration;
+
+use super::ctaphid::Config;
+use super::descriptor::FIDO_REPORT_DESCRIPTOR;
+use super::packet::{Report, REPORT_SIZE};
+use super::server::{self, ReportSink, ReportSource, SharedApp};
+
+/// Where the kernel's uhid character device lives.
+pub const UHID_PATH: &str = "/dev/uhid";
+/// pid.codes vendor ID.
+pub const VENDOR_ID: u32 = 0x1209;
+/// pid.codes test product ID (see the module docs).
+pub const PRODUCT_ID: u32 = 0x0001;
+pub const PRODUCT_NAME: &str = "palmkey";
+/// BUS_USB from <linux/input.h>.
+const BUS_USB: u16 = 0x03;
+
+/// `UHID_DATA_MAX` and `HID_MAX_DESCRIPTOR_SIZE`.
+const DATA_MAX: usize = 4096;
+/// `sizeof(struct uhid_event)`: the packed 4-byte type, then the union. Its largest member,
+/// `uhid_create2_req`, is 128 + 64 + 64 + 2 + 2 + 4 × 4 + 4096 = 4372 bytes; the union is
+/// rounded up to its 8-byte alignment (`uhid_start_req` holds a `u64`): 4376.
+pub const EVENT_SIZE: usize = 4 + 4376;
+
+/// `enum uhid_event_type` values used here.
+mod event_type {
+    pub const DESTROY: u32 = 1;
+    pub const START: u32 = 2;
+    pub const STOP: u32 = 3;
+    pub const OPEN: u32 = 4;
+    pub const CLOSE: u32 = 5;
+    pub const OUTPUT: u32 = 6;
+    pub const GET_REPORT: u32 = 9;
+    pub const GET_REPORT_REPLY: u32 = 10;
+    pub const CREATE2: u32 = 11;
+    pub const INPUT2: u32 = 12;
+    pub const SET_REPORT: u32 = 13;
+    pub const SET_REPORT_REPLY: u32 = 14;
+}
+
+/// Byte offsets inside `struct uhid_event` (all after the 4-byte type).
+mod offset {
+    pub const CREATE2_NAME: usize = 4;
+    pub const CREATE2_PHYS: usize = 132;
+    pub const CREATE2_UNIQ: usize = 196;
+    pub const CREATE2_RD_SIZE: usize = 260;
+    pub const CREATE2_BUS: usize = 262;
+    pub const CREATE2_VENDOR: usize = 264;
+    pub const CREATE2_PRODUCT: usize = 268;
+    pub const CREATE2_VERSION: usize = 272;
+    pub const CREATE2_COUNTRY: usize = 276;
+    pub const CREATE2_RD_DATA: usize = 280;
+    pub const INPUT2_SIZE: usize = 4;
+    pub const INPUT2_DATA: usize = 6;
+    pub const OUTPUT_DATA: usize = 4;
+    pub const OUTPUT_SIZE: usize = 4 + super::DATA_MAX;
+    pub const OUTPUT_RTYPE: usize = OUTPUT_SIZE + 2;
+    pub const REPORT_ID: usize = 4;
+    pub const REPORT_RNUM: usize = 8;
+    pub const REPLY_ERR: usize = 8;
+}
+
+/// One encoded `struct uhid_event`.
+pub type EventBuf = Box<[u8; EVENT_SIZE]>;
+
+fn new_event(kind: u32) -> EventBuf {
+    let mut ev: EventBuf = Box::new([0u8; EVENT_SIZE]);
+    ev[..4].copy_from_slice(&kind.to_ne_bytes());
+    ev
+}
+
+fn put_u16(ev: &mut [u8], at: usize, v: u16) {
+    ev[at..at + 2].copy_from_slice(&v.to_ne_bytes());
+}
+
+fn put_u32(ev: &mut [u8], at: usize, v: u32) {
+    ev[at..at + 4].copy_from_slice(&v.to_ne_bytes());
+}
+
+fn get_u16(ev: &[u8], at: usize) -> u16 {
+    u16::from_ne_bytes([ev[at], ev[at + 1]])
+}
+
+fn get_u32(ev: &[u8], at: usize) -> u32 {
+    u32::from_ne_bytes(ev[at..at + 4].try_into().expect("4 bytes"))
+}
+
+/// Identity of the virtual device.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeviceIdentity {
+    pub name: String,
+    pub vendor: u32,
+    pub product: u32,
+    pub version: u32,
+}
+
+impl Default for DeviceIdentity {
+    fn default() -> Self {
+        DeviceIdentity {
+            name: PRODUCT_NAME.to_owned(),
+            vendor: VENDOR_ID,
+            product: PRODUCT_ID,
+            version: 0x0100,
+        }
+    }
+}
+
+/// UHID_CREATE2 with the given identity and report descriptor.
+pub fn encode_create2(id: &DeviceIdentity, descriptor: &[u8]) -> io::Result<EventBuf> {
+    if descriptor.len() > DATA_MAX {
+        return Err(io::Error::new(
+            ErrorKind::InvalidInput,
+            "report descriptor too long",
+        ));
+    }
+    let mut ev = new_event(event_type::CREATE2);
+    // NUL-terminated strings: at most 127 bytes of name.
+    let name = id.name.as_bytes();
+    let name = &name[..name.len().min(127)];
+    ev[offset::CREATE2_NAME..offset::CREATE2_NAME + name.len()].copy_from_slice(name);
+    let phys = b"palmkey/uhid";
+    ev[offset::CREATE2_PHYS..offset::CREATE2_PHYS + phys.len()].copy_from_slice(phys);
+    debug_assert!(offset::CREATE2_UNIQ > offset::CREATE2_PHYS); // uniq stays empty
+    put_u16(
+        &mut ev[..],
+        offset::CREATE2_RD_SIZE,
+        descriptor.len() as u16,
+    );
+    put_u16(&mut ev[..], offset::CREATE2_BUS, BUS_USB);
+    put_u32(&mut ev[..], offset::CREATE2_VENDOR, id.vendor);
+    put_u32(&mut ev[..], offset::CREATE2_PRODUCT, id.product);
+    put_u32(&mut ev[..], offset::CREATE2_VERSION, id.version);
+    put_u32(&mut ev[..], offset::CREATE2_COUNTRY, 0);
+    ev[offset::CREATE2_RD_DATA..offset::CREATE2_RD_DATA + descriptor.len()]
+        .copy_from_slice(descriptor);
+    Ok(ev)
+}
+
+/// UHID_INPUT2 carrying one report to the host (no report-ID byte: the descriptor has none).
+pub fn encode_input2(report: &Report) -> EventBuf {
+    let mut ev = new_event(event_type::INPUT2);
+    put_u16(&mut ev[..], offset::INPUT2_SIZE, REPORT_SIZE as u16);
+    ev[offset::INPUT2_DATA..offset::INPUT2_DATA + REPORT_SIZE].copy_from_slice(report);
+    ev
+}
+
+pub fn encode_destroy() -> EventBuf {
+    new_event(event_type::DESTROY)
+}
+
+/// Refuse a GET_REPORT or SET_REPORT request (the FIDO descriptor has no feature reports):
+/// without an answer the kernel would stall the caller until its timeout.
+fn encode_report_refusal(kind: u32, id: u32) -> EventBuf {
+    let mut ev = new_event(kind);
+    put_u32(&mut ev[..], offset::REPORT_ID, id);
+    put_u16(&mut ev[..], offset::REPLY_ERR, libc::EIO as u16);
+    ev
+}
+
+/// A decoded event from the kernel.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum UhidEvent {
+    Start,
+    Stop,
+    Open,
+    Close,
+    /// A report written by the host, report-ID byte stripped.
+    Output(Report),
+    /// An output of the wrong size (logged and dropped).
+    BadOutput(usize),
+    GetReport {
+        id: u32,
+        rnum: u8,
+    },
+    SetReport {
+        id: u32,
+        rnum: u8,
+    },
+    Other(u32),
+}
+
+/// Decode a `struct uhid_event` read from /dev/uhid.
+pub fn parse_event(ev: &[u8]) -> io::Result<UhidEvent> {
+    if ev.len() < 4 {
+        return Err(io::Error::new(ErrorKind::InvalidData, "short uhid event"));
+    }
+    let need = |len: usize| {
+        if ev.len() < len {
+            Err(io::Error::new(
+                ErrorKind::InvalidData,
+                "truncated uhid event",
+            ))
+        } else {
+            Ok(())
+        }
+    };
+    Ok(match get_u32(ev, 0) {
+        event_type::START => UhidEvent::Start,
+        event_type::STOP => UhidEvent::Stop,
+        event_type::OPEN => UhidEvent::Open,
+        event_type::CLOSE => UhidEvent::Close,
+        event_type::OUTPUT => {
+            need(offset::OUTPUT_RTYPE + 1)?;
+            let size = usize::from(get_u16(ev, offset::OUTPUT_SIZE)).min(DATA_MAX);
+            let data = &ev[offset::OUTPUT_DATA..offset::OUTPUT_DATA + size];
+            // hidraw passes the report-ID byte (0 for a descriptor without IDs) along.
+            let report = match size {
+                REPORT_SIZE => data,
+                n if n == REPORT_SIZE + 1 && data[0] == 0 => &data[1..],
+                n => return Ok(UhidEvent::BadOutput(n)),
+            };
+            UhidEvent::Output(report.try_into().expect("64 bytes"))
+        }
+        kind @ (event_type::GET_REPORT | event_type::SET_REPORT) => {
+            need(offset::REPORT_RNUM + 1)?;
+            let id = get_u32(ev, offset::REPORT_ID);
+            let rnum = ev[offset::REPORT_RNUM];
+            if kind == event_type::GET_REPORT {
+                UhidEvent::GetReport { id, rnum }
+            } else {
+                UhidEvent::SetReport { id, rnum }
+            }
+        }
+        other => UhidEvent::Other(other),
+    })
+}
+
+/// An open virtual FIDO device.
+#[derive(Debug)]
+pub struct UhidTransport {
+    file: File,
+}
+
+impl UhidTransport {
+    /// Create the virtual device on /dev/uhid.
+    pub fn create() -> io::Result<UhidTransport> {
+        Self::create_at(Path::new(UHID_PATH), &DeviceIdentity::default())
+    }
+
+    pub fn create_at(path: &Path, id: &DeviceIdentity) -> io::Result<UhidTransport> {
+        let mut file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .custom_flags(libc::O_CLOEXEC)
+            .open(path)
+            .map_err(|e| explain_open_error(path, e))?;
+        file.write_all(&encode_create2(id, &FIDO_REPORT_DESCRIPTOR)?[..])?;
+        tracing::info!(
+            vendor = format_args!("{:04x}", id.vendor),
+            product = format_args!("{:04x}", id.product),
+            "uhid FIDO device created"
+        );
+        Ok(UhidTransport { file })
+    }
+
+    /// Serve until `stop` is set, then destroy the device.
+    pub fn serve(self, app: SharedApp, config: Config, stop: &AtomicBool) -> io::Result<()> {
+        let sink = UhidSink(self.file.try_clone()?);
+        server::serve(UhidSource(self), sink, app, config, stop)
+    }
+
+    fn refuse(&mut self, kind: u32, id: u32) {
+        if let Err(err) = self.file.write_all(&encode_report_refusal(kind, id)[..]) {
+            tracing::warn!(%err, "cannot answer a uhid report request");
+        }
+    }
+}
+
+impl Drop for UhidTransport {
+    fn drop(&mut self) {
+        match self.file.write_all(&encode_destroy()[..]) {
+            Ok(()) => tracing::info!("uhid FIDO device destroyed"),
+            Err(err) => tracing::warn!(%err, "UHID_DESTROY failed (closing destroys it anyway)"),
+        }
+    }
+}
+
+fn explain_open_error(path: &Path, err: io::Error) -> io::Error {
+    let hint = match err.kind() {
+        ErrorKind::NotFound => {
+            "this system has no uhid device: load the kernel module (`modprobe uhid`), or run \
+             without --uhid and use the UDP transport"
+        }
+        ErrorKind::PermissionDenied => {
+            "no permission: give your user read/write access to it (e.g. a udev rule) or run \
+             without --uhid and use the UDP transport"
+        }
+        _ => "cannot create a virtual HID device",
+    };
+    io::Error::new(err.kind(), format!("{}: {err}: {hint}", path.display()))
+}
+
+struct UhidSource(UhidTransport);
+
+impl ReportSource<()> for UhidSource {
+    fn recv(&mut self, timeout: Duration) -> io::Result<Option<((), Report)>> {
+        let mut pfd = libc::pollfd {
+            fd: self.0.file.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        let millis = libc::c_int::try_from(timeout.as_millis()).unwrap_or(libc::c_int::MAX);
+        // SAFETY: one valid pollfd for the duration of the call.
+        let ready = unsafe { libc::poll(&mut pfd, 1, millis) };
+        if ready < 0 {
+            let err = io::Error::last_os_error();
+            return if err.kind() == ErrorKind::Interrupted {
+                Ok(None)
+            } else {
+                Err(err)
+            };
+        }
+        if ready == 0 {
+            return Ok(None);
+        }
+        let mut ev = vec![0u8; EVENT_SIZE];
+        let n = match self.0.file.read(&mut ev) {
+            Ok(n) => n,
+            Err(e) if matches!(e.kind(), ErrorKind::Interrupted | ErrorKind::WouldBlock) => {
+                return Ok(None)
+            }
+            Err(e) => return Err(e),
+        };
+        match parse_event(&ev[..n])? {
+            UhidEvent::Output(report) => return Ok(Some(((), report))),
+            UhidEvent::BadOutput(len) => {
+                tracing::debug!(len, "dropping an output report of the wrong size")
+            }
+            UhidEvent::GetReport { id, rnum } => {
+                tracing::debug!(rnum, "refusing GET_REPORT");
+                self.0.refuse(event_type::GET_REPORT_REPLY, id);
+            }
+            UhidEvent::SetReport { id, rnum } => {
+                tracing::debug!(rnum, "refusing SET_REPORT");
+                self.0.refuse(event_type::SET_REPORT_REPLY, id);
+            }
+            UhidEvent::Start => tracing::debug!("uhid start"),
+            UhidEvent::Stop => tracing::debug!("uhid stop"),
+            UhidEvent::Open => tracing::debug!("uhid: a host opened the device"),
+            UhidEvent::Close => tracing::debug!("uhid: the host closed the device"),
+            UhidEvent::Other(kind) => tracing::debug!(kind, "ignoring uhid event"),
+        }
+        Ok(None)
+    }
+}
+
+struct UhidSink(File);
+
+impl ReportSink<()> for UhidSink {
+    fn send(&self, _peer: &(), report: &Report) -> io::Result<()> {
+        (&self.0).write_all(&encode_input2(report)[..])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn event_size_matches_the_kernel_struct() {
+        // Values printed by a C program against <linux/uhid.h> (sizeof, offsetof).
+        assert_eq!(EVENT_SIZE, 4380);
+        assert_eq!(offset::CREATE2_RD_DATA + DATA_MAX, 4376);
+        assert_eq!((offset::OUTPUT_SIZE, offset::OUTPUT_RTYPE), (4100, 4102));
+    }
+
+    #[test]
+    fn create2_layout() {
+        let ev = encode_create2(&DeviceIdentity::default(), &FIDO_REPORT_DESCRIPTOR).unwrap();
+        assert_eq!(get_u32(&ev[..], 0), 11);
+        assert_eq!(&ev[4..12], b"palmkey\0");
+        assert_eq!(&ev[132..145], b"palmkey/uhid\0");
+        assert!(ev[196..260].iter().all(|&b| b == 0), "uniq empty");
+        assert_eq!(get_u16(&ev[..], 260), 34);
+        assert_eq!(get_u16(&ev[..], 262), 0x03);
+        assert_eq!(get_u32(&ev[..], 264), 0x1209);
+        assert_eq!(get_u32(&ev[..], 268), 0x0001);
+        assert_eq!(get_u32(&ev[..], 272), 0x0100);
+        assert_eq!(get_u32(&ev[..], 276), 0);
+        assert_eq!(&ev[280..314], &FIDO_REPORT_DESCRIPTOR);
+        assert!(ev[314..].iter().all(|&b| b == 0));
+    }
+
+    #[test]
+    fn long_names_are_truncated_and_terminated() {
+        let id = DeviceIdentity {
+            name: "x".repeat(300),
+            ..DeviceIdentity::default()
+        };
+        let ev = encode_create2(&id, &FIDO_REPORT_DESCRIPTOR).unwrap();
+        assert!(ev[4..131].iter().all(|&b| b == b'x'));
+        assert_eq!(ev[131], 0);
+        assert!(encode_create2(&id, &[0u8; 4097]).is_err());
+    }
+
+    #[test]
+    fn input2_layout() {
+        let mut report = [0u8; REPORT_SIZE];
+        report
+            .iter_mut()
+            .enumerate()
+            .for_each(|(i, b)| *b = i as u8 + 1);
+        let ev = encode_input2(&report);
+        assert_eq!(get_u32(&ev[..], 0), 12);
+        assert_eq!(get_u16(&ev[..], 4), 64);
+        assert_eq!(&ev[6..70], &report);
+        assert!(ev[70..].iter().all(|&b| b == 0));
+    }
+
+    #[test]
+    fn destroy_and_refusals() {
+        let ev = encode_destroy();
+        assert_eq!(get_u32(&ev[..], 0), 1);
+        let ev = encode_report_refusal(event_type::GET_REPORT_REPLY, 0xdead_beef);
+        assert_eq!(get_u32(&ev[..], 0), 10);
+        assert_eq!(get_u32(&ev[..], 4), 0xdead_beef);
+        assert_eq!(get_u16(&ev[..], 8), libc::EIO as u16);
+    }
+
+    fn output_event(data: &[u8]) -> Vec<u8> {
+        let mut ev = vec![0u8; EVENT_SIZE];
+        ev[..4].copy_from_slice(&6u32.to_ne_bytes());
+        ev[4..4 + data.len()].copy_from_slice(data);
+        ev[4100..4102].copy_from_slice(&(data.len() as u16).to_ne_bytes());
+        ev[4102] = 1; // UHID_OUTPUT_REPORT
+        ev
+    }
+
+    #[test]
+    fn output_with_and_without_report_id_byte() {
+        let report: Report = std::array::from_fn(|i| (i * 3) as u8);
+        assert_eq!(
+            parse_event(&output_event(&report)).unwrap(),
+            UhidEvent::Output(report)
+        );
+        let with_id = [&[0u8][..], &report[..]].concat();
+        assert_eq!(
+            parse_event(&output_event(&with_id)).unwrap(),
+            UhidEvent::Output(report)
+        );
+        assert_eq!(
+            parse_event(&output_event(&[1u8; 65])).unwrap(),
+            UhidEvent::BadOutput(65)
+        );
+        assert_eq!(
+            parse_event(&output_event(&[1u8; 10])).unwrap(),
+            UhidEvent::BadOutput(10)
+        );
+    }
+
+    #[test]
+    fn lifecycle_and_report_requests() {
+        let simple = |kind: u32| {
+            let mut ev = vec![0u8; EVENT_SIZE];
+            ev[..4].copy_from_slice(&kind.to_ne_bytes());
+            ev
+        };
+        assert_eq!(parse_event(&simple(2)).unwrap(), UhidEvent::Start);
+        assert_eq!(parse_event(&simple(3)).unwrap(), UhidEvent::Stop);
+        assert_eq!(parse_event(&simple(4)).unwrap(), UhidEvent::Open);
+        assert_eq!(parse_event(&simple(5)).unwrap(), UhidEvent::Close);
+        assert_eq!(parse_event(&simple(99)).unwrap(), UhidEvent::Other(99));
+        let mut get = simple(9);
+        get[4..8].copy_from_slice(&7u32.to_ne_bytes());
+        get[8] = 3;
+        assert_eq!(
+            parse_event(&get).unwrap(),
+            UhidEvent::GetReport { id: 7, rnum: 3 }
+        );
+        let mut set = simple(13);
+        set[4..8].copy_from_slice(&8u32.to_ne_bytes());
+        assert_eq!(
+            parse_event(&set).unwrap(),
+            UhidEvent::SetReport { id: 8, rnum: 0 }
+        );
+        assert!(parse_event(&[1, 0]).is_err());
+        assert!(parse_event(&6u32.to_ne_bytes()).is_err());
+    }
+
+    #[test]
+    fn missing_dev_uhid_is_a_clear_error() {
+        let err =
+            UhidTransport::create_at(Path::new("/nonexistent/uhid"), &DeviceIdentity::default())
+                .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::NotFound);
+        let text = err.to_string();
+        assert!(
+            text.contains("/nonexistent/uhid") && text.contains("modprobe uhid"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn creates_events_on_a_plain_file() {
+        // A regular file stands in for /dev/uhid: CREATE2 on open, DESTROY on drop.
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("uhid");
+        std::fs::write(&path, b"").unwrap();
+        drop(UhidTransport::create_at(&path, &DeviceIdentity::default()).unwrap());
+        let written = std::fs::read(&path).unwrap();
+        assert_eq!(written.len(), 2 * EVENT_SIZE);
+        assert_eq!(get_u32(&written, 0), event_type::CREATE2);
+        assert_eq!(get_u32(&written, EVENT_SIZE), event_type::DESTROY);
+    }
+}
