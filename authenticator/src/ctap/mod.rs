@@ -19,6 +19,8 @@ pub mod pin;
 pub mod reset;
 pub mod selection;
 pub mod status;
+#[cfg(test)]
+pub(crate) mod test_support;
 pub mod user;
 pub mod verification;
 
@@ -27,7 +29,9 @@ use std::time::{Duration, Instant};
 use ctap_types::ctap2::Operation;
 
 pub use status::{encode_response, CtapError, CtapResult};
-pub use user::{BuiltInUv, Interaction, KeepaliveStatus, UserPresence, VerifiedUser};
+pub use user::{
+    AutoApprove, BuiltInUv, Interaction, KeepaliveStatus, NoInteraction, UserPresence, VerifiedUser,
+};
 
 use crate::store::{Store, StoreError};
 use get_assertion::NextAssertion;
