@@ -359,3 +359,344 @@ fn descriptor(id: &[u8]) -> Value {
         .insert("type", "public-key")
         .build()
 }
+
+#[cfg(test)]
+mod tests {
+    use rand_core::OsRng;
+
+    use super::*;
+    use crate::ctap::cbor;
+    use crate::ctap::pin::testing::{decode, field, Device, Platform};
+    use crate::ctap::pin::PinProtocol;
+    use crate::store::state::SecretKey as StoredKey;
+
+    const PIN: &str = "1234";
+    const MAX: usize = 50;
+
+    /// A device with a PIN and some discoverable credentials, plus its credential manager state.
+    struct Harness {
+        device: Device,
+        enumeration: Enumeration,
+        platform: Platform,
+    }
+
+    fn record(id: u8, rp_id: &str, user: &str, created: u64) -> CredentialRecord {
+        CredentialRecord {
+            id: vec![id; 16],
+            rp_id: rp_id.into(),
+            rp_name: Some(format!("{rp_id} name")),
+            user_id: user.as_bytes().to_vec(),
+            user_name: Some(user.into()),
+            user_display_name: Some(format!("{user} display")),
+            private_key: StoredKey(SecretKey::random(&mut OsRng).to_bytes().into()),
+            cred_protect: 1,
+            hmac_secret: None,
+            cred_blob: None,
+            created,
+            owner: None,
+        }
+    }
+
+    impl Harness {
+        fn new(protocol: PinProtocol) -> Self {
+            let mut device = Device::new();
+            let platform = Platform::new(protocol);
+            platform.set_pin(&mut device, PIN).unwrap();
+            Harness {
+                device,
+                enumeration: Enumeration::default(),
+                platform,
+            }
+        }
+
+        fn with_credentials(protocol: PinProtocol) -> Self {
+            let mut h = Harness::new(protocol);
+            h.device
+                .store
+                .update(|s| {
+                    s.credentials.push(record(1, "a.example", "alice", 1));
+                    s.credentials.push(record(2, "b.example", "bob", 2));
+                    s.credentials.push(record(3, "a.example", "carol", 3));
+                })
+                .unwrap();
+            h
+        }
+
+        fn token(&mut self, permissions: Permission, rp_id: Option<&str>) -> Vec<u8> {
+            self.platform
+                .get_token(&mut self.device, PIN, permissions, rp_id)
+                .unwrap()
+        }
+
+        /// A request for `sub`, authenticated with `token` when given.
+        fn request(&self, sub: u8, sub_params: Option<Value>, token: Option<&[u8]>) -> MapBuilder {
+            let mut request = MapBuilder::new().insert(1, sub);
+            let mut message = vec![sub];
+            if let Some(p) = sub_params {
+                message.extend(cbor::encode(p.clone()));
+                request = request.insert(2, p);
+            }
+            if let Some(token) = token {
+                request = request
+                    .insert(3, self.platform.protocol.version())
+                    .insert(4, bytes(self.platform.auth(token, &message)));
+            }
+            request
+        }
+
+        fn send(&mut self, request: MapBuilder) -> Result<Value, CtapError> {
+            let params = Params::parse(&request.encode())?;
+            CredentialManagement {
+                pin_uv: &mut self.device.pin_uv,
+                store: &mut self.device.store,
+                enumeration: &mut self.enumeration,
+                max_credentials: MAX,
+            }
+            .handle(&params)
+            .map(|out| decode(&out))
+        }
+
+        fn call(
+            &mut self,
+            sub: u8,
+            sub_params: Option<Value>,
+            token: &[u8],
+        ) -> Result<Value, CtapError> {
+            let request = self.request(sub, sub_params, Some(token));
+            self.send(request)
+        }
+    }
+
+    fn each_protocol(test: impl Fn(PinProtocol)) {
+        PinProtocol::ALL.into_iter().for_each(test);
+    }
+
+    fn rp_hash(rp_id: &str) -> Value {
+        bytes(Sha256::digest(rp_id.as_bytes()).to_vec())
+    }
+
+    fn hash_params(rp_id: &str) -> Option<Value> {
+        Some(MapBuilder::new().insert(1, rp_hash(rp_id)).build())
+    }
+
+    fn cred_params(id: u8) -> MapBuilder {
+        MapBuilder::new().insert(2, descriptor(&[id; 16]))
+    }
+
+    fn int(v: &Value) -> u64 {
+        u64::try_from(v.as_integer().unwrap()).unwrap()
+    }
+
+    fn text<'a>(v: &'a Value, key: &str) -> Option<&'a str> {
+        v.as_map()
+            .unwrap()
+            .iter()
+            .find(|(k, _)| k.as_text() == Some(key))
+            .and_then(|(_, v)| v.as_text())
+    }
+
+    #[test]
+    fn metadata_counts_credentials() {
+        each_protocol(|p| {
+            let mut h = Harness::new(p);
+            let token = h.token(Permission::CM, None);
+            let r = h.call(0x01, None, &token).unwrap();
+            assert_eq!((int(field(&r, 1)), int(field(&r, 2))), (0, MAX as u64));
+            let mut h = Harness::with_credentials(p);
+            let token = h.token(Permission::CM, None);
+            let r = h.call(0x01, None, &token).unwrap();
+            assert_eq!((int(field(&r, 1)), int(field(&r, 2))), (3, MAX as u64 - 3));
+        });
+    }
+
+    #[test]
+    fn authorization_errors() {
+        each_protocol(|p| {
+            let mut h = Harness::with_credentials(p);
+            assert_eq!(
+                h.send(MapBuilder::new().insert(1, 1)),
+                Err(CtapError::PinRequired)
+            );
+            let token = h.token(Permission::CM, None);
+            let no_protocol = MapBuilder::new()
+                .insert(1, 1)
+                .insert(4, bytes(h.platform.auth(&token, &[1])));
+            assert_eq!(h.send(no_protocol), Err(CtapError::MissingParameter));
+            // MAC over the wrong subcommand.
+            let wrong = MapBuilder::new()
+                .insert(1, 1)
+                .insert(3, p.version())
+                .insert(4, bytes(h.platform.auth(&token, &[2])));
+            assert_eq!(h.send(wrong), Err(CtapError::PinAuthInvalid));
+            assert_eq!(
+                h.send(MapBuilder::new().insert(1, 9)),
+                Err(CtapError::InvalidSubcommand)
+            );
+            // A token without cm.
+            let token = h.token(Permission::GA, Some("a.example"));
+            assert_eq!(h.call(0x01, None, &token), Err(CtapError::PinAuthInvalid));
+            // An RP-bound cm token sees neither metadata nor the RP list.
+            let token = h.token(Permission::CM, Some("a.example"));
+            assert_eq!(h.call(0x01, None, &token), Err(CtapError::PinAuthInvalid));
+            assert_eq!(h.call(0x02, None, &token), Err(CtapError::PinAuthInvalid));
+        });
+    }
+
+    #[test]
+    fn enumerates_rps() {
+        each_protocol(|p| {
+            let mut h = Harness::new(p);
+            let token = h.token(Permission::CM, None);
+            assert_eq!(h.call(0x02, None, &token), Err(CtapError::NoCredentials));
+            assert_eq!(
+                h.send(MapBuilder::new().insert(1, 3)),
+                Err(CtapError::NotAllowed)
+            );
+
+            let mut h = Harness::with_credentials(p);
+            let token = h.token(Permission::CM, None);
+            let first = h.call(0x02, None, &token).unwrap();
+            assert_eq!(int(field(&first, 5)), 2);
+            assert_eq!(text(field(&first, 3), "id"), Some("a.example"));
+            assert_eq!(text(field(&first, 3), "name"), Some("a.example name"));
+            assert_eq!(field(&first, 4), &rp_hash("a.example"));
+            // GetNext needs no token.
+            let second = h.send(MapBuilder::new().insert(1, 3)).unwrap();
+            assert_eq!(text(field(&second, 3), "id"), Some("b.example"));
+            assert_eq!(field(&second, 4), &rp_hash("b.example"));
+            assert!(second
+                .as_map()
+                .unwrap()
+                .iter()
+                .all(|(k, _)| k != &Value::from(5)));
+            assert_eq!(
+                h.send(MapBuilder::new().insert(1, 3)),
+                Err(CtapError::NotAllowed)
+            );
+        });
+    }
+
+    #[test]
+    fn enumerates_credentials_of_an_rp() {
+        each_protocol(|p| {
+            let mut h = Harness::with_credentials(p);
+            let token = h.token(Permission::CM, None);
+            assert_eq!(h.call(0x04, None, &token), Err(CtapError::MissingParameter));
+            assert_eq!(
+                h.call(0x04, hash_params("c.example"), &token),
+                Err(CtapError::NoCredentials)
+            );
+            let first = h.call(0x04, hash_params("a.example"), &token).unwrap();
+            assert_eq!(int(field(&first, 9)), 2);
+            // Newest first.
+            assert_eq!(text(field(&first, 6), "name"), Some("carol"));
+            assert_eq!(field(&first, 7), &descriptor(&[3; 16]));
+            assert_eq!(int(field(&first, 10)), 1);
+            let stored = &h.device.store.state().credentials[2];
+            let secret = SecretKey::from_slice(&stored.private_key.0).unwrap();
+            let key = CoseKey::from_value(field(&first, 8), CoseAlgorithm::Es256).unwrap();
+            assert_eq!(key.key, secret.public_key());
+            let second = h.send(MapBuilder::new().insert(1, 5)).unwrap();
+            assert_eq!(text(field(&second, 6), "name"), Some("alice"));
+            assert_eq!(
+                text(field(&second, 6), "displayName"),
+                Some("alice display")
+            );
+            assert_eq!(
+                h.send(MapBuilder::new().insert(1, 5)),
+                Err(CtapError::NotAllowed)
+            );
+        });
+    }
+
+    #[test]
+    fn rp_bound_token_reaches_only_its_rp() {
+        each_protocol(|p| {
+            let mut h = Harness::with_credentials(p);
+            let token = h.token(Permission::CM, Some("a.example"));
+            h.call(0x04, hash_params("a.example"), &token).unwrap();
+            assert_eq!(
+                h.call(0x04, hash_params("b.example"), &token),
+                Err(CtapError::PinAuthInvalid)
+            );
+            assert_eq!(
+                h.call(0x06, Some(cred_params(2).build()), &token),
+                Err(CtapError::PinAuthInvalid)
+            );
+            h.call(0x06, Some(cred_params(1).build()), &token).unwrap();
+            assert_eq!(h.device.store.state().credentials.len(), 2);
+        });
+    }
+
+    #[test]
+    fn deletes_credentials() {
+        each_protocol(|p| {
+            let mut h = Harness::with_credentials(p);
+            let token = h.token(Permission::CM, None);
+            assert_eq!(h.call(0x06, None, &token), Err(CtapError::MissingParameter));
+            // Enumerate a.example, then delete the second before reaching it: it is skipped.
+            h.call(0x04, hash_params("a.example"), &token).unwrap();
+            h.call(0x06, Some(cred_params(1).build()), &token).unwrap();
+            assert_eq!(
+                h.send(MapBuilder::new().insert(1, 5)),
+                Err(CtapError::NotAllowed)
+            );
+            assert_eq!(
+                h.call(0x06, Some(cred_params(1).build()), &token),
+                Err(CtapError::NoCredentials)
+            );
+            let ids: Vec<u8> = h
+                .device
+                .store
+                .state()
+                .credentials
+                .iter()
+                .map(|c| c.id[0])
+                .collect();
+            assert_eq!(ids, [2, 3]);
+            let r = h.call(0x01, None, &token).unwrap();
+            assert_eq!(int(field(&r, 1)), 2);
+            // Left: 2 (b.example), 3 (a.example). The RP list starts with b.example; deleting
+            // a.example's last credential takes it off the rest of the list.
+            let first = h.call(0x02, None, &token).unwrap();
+            assert_eq!(text(field(&first, 3), "id"), Some("b.example"));
+            h.call(0x06, Some(cred_params(3).build()), &token).unwrap();
+            assert_eq!(
+                h.send(MapBuilder::new().insert(1, 3)),
+                Err(CtapError::NotAllowed)
+            );
+        });
+    }
+
+    #[test]
+    fn updates_user_information() {
+        each_protocol(|p| {
+            let mut h = Harness::with_credentials(p);
+            let token = h.token(Permission::CM, None);
+            let user = |id: &str| {
+                MapBuilder::new()
+                    .insert("id", bytes(id.as_bytes().to_vec()))
+                    .insert("name", "alice2")
+            };
+            let wrong_user = cred_params(1).insert(3, user("mallory").build()).build();
+            assert_eq!(
+                h.call(0x07, Some(wrong_user), &token),
+                Err(CtapError::InvalidParameter)
+            );
+            assert_eq!(
+                h.call(0x07, Some(cred_params(1).build()), &token),
+                Err(CtapError::MissingParameter)
+            );
+            let update = cred_params(1).insert(3, user("alice").build()).build();
+            h.call(0x07, Some(update), &token).unwrap();
+            let stored = &h.device.store.state().credentials[0];
+            assert_eq!(stored.user_name.as_deref(), Some("alice2"));
+            assert_eq!(stored.user_display_name, None);
+            let missing = cred_params(9).insert(3, user("alice").build()).build();
+            assert_eq!(
+                h.call(0x07, Some(missing), &token),
+                Err(CtapError::NoCredentials)
+            );
+        });
+    }
+}

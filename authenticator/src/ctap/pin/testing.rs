@@ -8,7 +8,8 @@ use super::client_pin::{client_pin, pad_pin, pin_hash};
 use super::{Permission, PinProtocol, PinUv, SharedSecret};
 use crate::ctap::cbor::{bytes, MapBuilder, Params};
 use crate::ctap::cose::{CoseAlgorithm, CoseKey};
-use crate::ctap::CtapError;
+use crate::ctap::user::NoInteraction;
+use crate::ctap::{Authenticator, CtapError};
 use crate::store::{MasterKey, Store};
 
 /// An authenticator's PIN-relevant parts on a temporary state folder.
@@ -35,9 +36,76 @@ impl Device {
     }
 
     pub fn client_pin(&mut self, request: MapBuilder) -> Result<Value, CtapError> {
+        Target::client_pin(self, request)
+    }
+}
+
+/// Something a platform sends clientPIN requests to: the bare PIN state, or a whole
+/// [`Authenticator`] (through `process`, as a transport would).
+pub(crate) trait Target {
+    fn client_pin(&mut self, request: MapBuilder) -> Result<Value, CtapError>;
+}
+
+impl Target for Device {
+    fn client_pin(&mut self, request: MapBuilder) -> Result<Value, CtapError> {
         let params = Params::parse(&request.encode())?;
         client_pin(&mut self.pin_uv, &mut self.store, &params).map(|out| decode(&out))
     }
+}
+
+impl Target for Authenticator {
+    fn client_pin(&mut self, request: MapBuilder) -> Result<Value, CtapError> {
+        command(self, 0x06, request)
+    }
+}
+
+/// Send one CTAP2 command through [`Authenticator::process`] and split the status byte off.
+pub(crate) fn command(
+    auth: &mut Authenticator,
+    cmd: u8,
+    request: MapBuilder,
+) -> Result<Value, CtapError> {
+    let mut message = vec![cmd];
+    if !request.is_empty() {
+        message.extend(request.encode());
+    }
+    let response = auth.process(&message, &NoInteraction);
+    let (&status, payload) = response.split_first().expect("status byte");
+    if status == 0 {
+        Ok(decode(payload))
+    } else {
+        Err(status_error(status))
+    }
+}
+
+/// The status codes these tests expect, by value.
+fn status_error(status: u8) -> CtapError {
+    use CtapError::*;
+    [
+        InvalidCommand,
+        InvalidParameter,
+        InvalidLength,
+        CborUnexpectedType,
+        InvalidCbor,
+        MissingParameter,
+        KeyStoreFull,
+        NotAllowed,
+        NoCredentials,
+        PinInvalid,
+        PinBlocked,
+        PinAuthInvalid,
+        PinAuthBlocked,
+        PinNotSet,
+        PinRequired,
+        PinPolicyViolation,
+        InvalidSubcommand,
+        UnauthorizedPermission,
+        IntegrityFailure,
+        Other,
+    ]
+    .into_iter()
+    .find(|e| *e as u8 == status)
+    .unwrap_or_else(|| panic!("unexpected status 0x{status:02x}"))
 }
 
 /// Decode a response payload (empty → `Null`).
@@ -77,7 +145,7 @@ impl Platform {
     }
 
     /// getKeyAgreement, then encapsulate: (our COSE key, shared secret).
-    pub fn key_agreement(&self, device: &mut Device) -> (Value, SharedSecret) {
+    pub fn key_agreement(&self, device: &mut impl Target) -> (Value, SharedSecret) {
         let response = device
             .client_pin(self.request(0x02))
             .expect("getKeyAgreement");
@@ -87,12 +155,12 @@ impl Platform {
         (ours.to_value(), shared)
     }
 
-    pub fn set_pin(&self, device: &mut Device, pin: &str) -> Result<(), CtapError> {
+    pub fn set_pin(&self, device: &mut impl Target, pin: &str) -> Result<(), CtapError> {
         self.set_pin_padded(device, pad_pin(pin).unwrap().as_slice())
     }
 
     /// setPIN with an arbitrary plaintext block (for malformed-padding tests).
-    pub fn set_pin_padded(&self, device: &mut Device, padded: &[u8]) -> Result<(), CtapError> {
+    pub fn set_pin_padded(&self, device: &mut impl Target, padded: &[u8]) -> Result<(), CtapError> {
         let (key, shared) = self.key_agreement(device);
         let new_pin_enc = shared.encrypt(padded).unwrap();
         let auth = shared.authenticate(&new_pin_enc);
@@ -104,7 +172,12 @@ impl Platform {
         device.client_pin(request).map(drop)
     }
 
-    pub fn change_pin(&self, device: &mut Device, old: &str, new: &str) -> Result<(), CtapError> {
+    pub fn change_pin(
+        &self,
+        device: &mut impl Target,
+        old: &str,
+        new: &str,
+    ) -> Result<(), CtapError> {
         let (key, shared) = self.key_agreement(device);
         let new_pin_enc = shared.encrypt(pad_pin(new).unwrap().as_slice()).unwrap();
         let pin_hash_enc = shared.encrypt(&pin_hash(old.as_bytes())).unwrap();
@@ -119,14 +192,14 @@ impl Platform {
     }
 
     /// getPinToken (legacy); returns the decrypted token.
-    pub fn get_pin_token(&self, device: &mut Device, pin: &str) -> Result<Vec<u8>, CtapError> {
+    pub fn get_pin_token(&self, device: &mut impl Target, pin: &str) -> Result<Vec<u8>, CtapError> {
         self.token_request(device, pin, 0x05, |r| r)
     }
 
     /// getPinUvAuthTokenUsingPinWithPermissions; returns the decrypted token.
     pub fn get_token(
         &self,
-        device: &mut Device,
+        device: &mut impl Target,
         pin: &str,
         permissions: Permission,
         rp_id: Option<&str>,
@@ -138,7 +211,7 @@ impl Platform {
 
     fn token_request(
         &self,
-        device: &mut Device,
+        device: &mut impl Target,
         pin: &str,
         sub: u8,
         extra: impl FnOnce(MapBuilder) -> MapBuilder,
