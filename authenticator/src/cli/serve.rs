@@ -1,7 +1,21 @@
 //! `palmkey serve`: the authenticator process.
+//!
+//! Opens the state folder (or starts disabled when it fails its integrity check), builds the
+//! CTAP core with simulator user presence (auto-approved), and serves CTAPHID over UDP and,
+//! with `--uhid`, over a Linux virtual HID device, until SIGINT or SIGTERM.
 
+use std::io::Write;
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread;
+
+use anyhow::Context;
+use palmkey::ctap::{self, user::AutoApprove, Authenticator};
+use palmkey::events::{EventConfig, EventSink};
+use palmkey::hid::{self, SharedApp, UdpTransport, UhidTransport};
+use palmkey::store::{KeySource, Store, StoreError};
 
 #[derive(Debug, clap::Args)]
 pub struct ServeArgs {
@@ -26,8 +40,113 @@ pub struct ServeArgs {
     /// Also POST each CloudEvent to this URL.
     #[arg(long)]
     pub webhook: Option<String>,
+    /// Master key file (0600) instead of the OS keyring, for headless machines.
+    #[arg(long)]
+    pub key_file: Option<PathBuf>,
 }
 
-pub fn run(_args: ServeArgs) -> anyhow::Result<()> {
-    anyhow::bail!("serve: not wired yet")
+/// Set by SIGINT/SIGTERM; every transport loop polls it at least every 100 ms.
+static STOP: AtomicBool = AtomicBool::new(false);
+
+extern "C" fn on_stop_signal(_signal: libc::c_int) {
+    // Only an atomic store: async-signal-safe.
+    STOP.store(true, Ordering::SeqCst);
+}
+
+fn install_stop_handlers() -> anyhow::Result<()> {
+    for signal in [libc::SIGINT, libc::SIGTERM] {
+        // SAFETY: a zeroed sigaction is a valid "no flags, empty mask" value; the handler only
+        // stores to an atomic.
+        let installed = unsafe {
+            let mut action: libc::sigaction = std::mem::zeroed();
+            action.sa_sigaction = on_stop_signal as extern "C" fn(libc::c_int) as usize;
+            action.sa_flags = libc::SA_RESTART;
+            libc::sigemptyset(&mut action.sa_mask);
+            libc::sigaction(signal, &action, std::ptr::null_mut())
+        };
+        if installed != 0 {
+            return Err(std::io::Error::last_os_error()).context("installing signal handlers");
+        }
+    }
+    Ok(())
+}
+
+pub fn run(args: ServeArgs) -> anyhow::Result<()> {
+    install_stop_handlers()?;
+    match args.sensor.as_deref() {
+        None => {}
+        Some("sim") => {
+            tracing::warn!("--sensor sim: the simulated palm sensor is not built in yet")
+        }
+        Some(other) => anyhow::bail!("unknown sensor {other:?} (supported: sim)"),
+    }
+    // Validated now so a bad --events/--webhook fails at start-up, not at the first event.
+    let _events = EventSink::new(EventConfig {
+        file: args.events.clone(),
+        webhook: args.webhook.clone(),
+        ..EventConfig::default()
+    })?;
+    let key_source = args
+        .key_file
+        .clone()
+        .map_or(KeySource::Auto, KeySource::File);
+    let authenticator = open_authenticator(&args.state, key_source)?;
+    let app: SharedApp = Arc::new(Mutex::new(authenticator));
+    let config = hid::Config::default();
+
+    let udp = UdpTransport::bind(args.udp)?;
+    let udp_addr = udp.local_addr()?;
+    let uhid = if args.uhid {
+        let device = UhidTransport::create().context("--uhid")?;
+        let (app, config) = (Arc::clone(&app), config.clone());
+        Some(
+            thread::Builder::new()
+                .name("uhid".into())
+                .spawn(move || device.serve(app, config, &STOP))?,
+        )
+    } else {
+        None
+    };
+
+    tracing::info!(udp = %udp_addr, uhid = args.uhid, state = %args.state.display(), "serving");
+    {
+        let mut stdout = std::io::stdout().lock();
+        writeln!(stdout, "palmkey ready udp={udp_addr}")?;
+        stdout.flush()?;
+    }
+    let udp_result = udp.serve(app, config, &STOP).context("UDP transport");
+    STOP.store(true, Ordering::SeqCst);
+    if let Some(uhid) = uhid {
+        match uhid.join() {
+            Ok(result) => result.context("uhid transport")?,
+            Err(_) => anyhow::bail!("uhid transport thread panicked"),
+        }
+    }
+    udp_result?;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// The CTAP core over the state in `dir`. A state that fails its integrity check does not
+/// stop the process: the device comes up disabled (getInfo and reset only), per DESIGN.md.
+fn open_authenticator(dir: &Path, key_source: KeySource) -> anyhow::Result<Authenticator> {
+    let presence = Box::new(AutoApprove);
+    let config = ctap::Config::default();
+    match Store::open_with(dir, &key_source) {
+        Ok(store) => Ok(Authenticator::new(store, presence, config)),
+        Err(error @ StoreError::Integrity(_)) => {
+            let reopen_dir = dir.to_path_buf();
+            let reopen = Box::new(move || Store::open_with(&reopen_dir, &key_source));
+            Ok(Authenticator::disabled(
+                dir.to_path_buf(),
+                &error,
+                reopen,
+                presence,
+                config,
+            ))
+        }
+        Err(error) => {
+            Err(error).with_context(|| format!("cannot open the state in {}", dir.display()))
+        }
+    }
 }

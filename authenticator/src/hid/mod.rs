@@ -9,6 +9,7 @@
 pub mod app;
 pub mod channels;
 pub mod command;
+mod ctap_app;
 pub mod ctaphid;
 pub mod descriptor;
 pub mod packet;

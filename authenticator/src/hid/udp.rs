@@ -54,7 +54,14 @@ impl ReportSource<SocketAddr> for UdpSource {
                 tracing::debug!(%peer, len, "dropping a datagram that is not one 64-byte report");
                 Ok(None)
             }
-            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => Ok(None),
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    ErrorKind::WouldBlock | ErrorKind::TimedOut | ErrorKind::Interrupted
+                ) =>
+            {
+                Ok(None)
+            }
             // ICMP "port unreachable" from an earlier reply to a client that went away
             // (Linux reports it on the next receive); not our problem.
             Err(e) if e.kind() == ErrorKind::ConnectionRefused => Ok(None),
