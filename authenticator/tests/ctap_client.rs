@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use common::*;
 use palmkey::client::{
-    command, ClientError, ConfigCommand, GetAssertionRequest, HmacSecretSalts, Permissions,
+    command, ClientError, ConfigCommand, GetAssertionRequest, HmacSecretSalts, Permission,
     PinProtocol, User,
 };
 use palmkey::ctap::CtapError;
@@ -139,23 +139,13 @@ fn pin_set_change_and_tokens_for_both_protocols() {
         assert_eq!(client.pin_retries().unwrap().retries, 8);
         expect_ctap(client.set_pin(protocol, "9999"), CtapError::NotAllowed);
 
-        let t = token(
-            &mut client,
-            protocol,
-            Permissions::MAKE_CREDENTIAL,
-            Some("example.com"),
-        );
+        let t = token(&mut client, protocol, Permission::MC, Some("example.com"));
         let mut req = request("example.com", "carol", false);
         req.pin_uv_auth = Some(t.authenticate(&req.client_data_hash));
         let made = make_verified(&mut client, &req);
         assert!(made.auth_data.flags.user_verified());
 
-        let t = token(
-            &mut client,
-            protocol,
-            Permissions::GET_ASSERTION,
-            Some("example.com"),
-        );
+        let t = token(&mut client, protocol, Permission::GA, Some("example.com"));
         let mut ga = assertion_request("example.com", &made.credential().credential_id);
         ga.pin_uv_auth = Some(t.authenticate(&ga.client_data_hash));
         let a = client.get_assertion(&ga).unwrap();
@@ -172,12 +162,12 @@ fn pin_set_change_and_tokens_for_both_protocols() {
 
         client.change_pin(protocol, PIN, "736251").unwrap();
         expect_ctap(
-            client.get_pin_uv_auth_token(protocol, PIN, Permissions::MAKE_CREDENTIAL, None),
+            client.get_pin_uv_auth_token(protocol, PIN, Permission::MC, None),
             CtapError::PinInvalid,
         );
         assert_eq!(client.pin_retries().unwrap().retries, 7);
         client
-            .get_pin_uv_auth_token(protocol, "736251", Permissions::MAKE_CREDENTIAL, None)
+            .get_pin_uv_auth_token(protocol, "736251", Permission::MC, None)
             .unwrap();
         assert_eq!(client.pin_retries().unwrap().retries, 8);
         expect_ctap(client.set_pin(protocol, "12"), CtapError::NotAllowed);
@@ -201,13 +191,13 @@ fn three_wrong_pins_block_until_power_cycle_and_retries_persist() {
     let mut client = dev.client();
     client.set_pin(PinProtocol::Two, PIN).unwrap();
     let wrong = |c: &mut palmkey::client::Client<_>| {
-        c.get_pin_uv_auth_token(PinProtocol::Two, "0000", Permissions::MAKE_CREDENTIAL, None)
+        c.get_pin_uv_auth_token(PinProtocol::Two, "0000", Permission::MC, None)
     };
     expect_ctap(wrong(&mut client), CtapError::PinInvalid);
     expect_ctap(wrong(&mut client), CtapError::PinInvalid);
     expect_ctap(wrong(&mut client), CtapError::PinAuthBlocked);
     expect_ctap(
-        client.get_pin_uv_auth_token(PinProtocol::Two, PIN, Permissions::MAKE_CREDENTIAL, None),
+        client.get_pin_uv_auth_token(PinProtocol::Two, PIN, Permission::MC, None),
         CtapError::PinAuthBlocked,
     );
     assert_eq!(client.pin_retries().unwrap().retries, 5);
@@ -218,7 +208,7 @@ fn three_wrong_pins_block_until_power_cycle_and_retries_persist() {
     let mut client = dev.client();
     assert_eq!(client.pin_retries().unwrap().retries, 5, "retries persist");
     client
-        .get_pin_uv_auth_token(PinProtocol::Two, PIN, Permissions::MAKE_CREDENTIAL, None)
+        .get_pin_uv_auth_token(PinProtocol::Two, PIN, Permission::MC, None)
         .unwrap();
     assert_eq!(client.pin_retries().unwrap().retries, 8);
 }
@@ -237,17 +227,12 @@ fn wrong_pin_uv_auth_is_rejected() {
         });
         expect_ctap(client.make_credential(&req), CtapError::PinAuthInvalid);
         // a real token without the mc permission
-        let t = token(&mut client, protocol, Permissions::GET_ASSERTION, None);
+        let t = token(&mut client, protocol, Permission::GA, None);
         let mut req = request("example.com", "dave", false);
         req.pin_uv_auth = Some(t.authenticate(&req.client_data_hash));
         expect_ctap(client.make_credential(&req), CtapError::PinAuthInvalid);
         // a token bound to another RP
-        let t = token(
-            &mut client,
-            protocol,
-            Permissions::MAKE_CREDENTIAL,
-            Some("other.example"),
-        );
+        let t = token(&mut client, protocol, Permission::MC, Some("other.example"));
         let mut req = request("example.com", "dave", false);
         req.pin_uv_auth = Some(t.authenticate(&req.client_data_hash));
         expect_ctap(client.make_credential(&req), CtapError::PinAuthInvalid);
@@ -266,23 +251,13 @@ fn credential_management_lists_updates_and_deletes() {
         ("a.example", "a1"),
         ("b.example", "b0"),
     ] {
-        let t = token(
-            &mut client,
-            protocol,
-            Permissions::MAKE_CREDENTIAL,
-            Some(rp),
-        );
+        let t = token(&mut client, protocol, Permission::MC, Some(rp));
         let mut req = request(rp, user, true);
         req.pin_uv_auth = Some(t.authenticate(&req.client_data_hash));
         made.push(make_verified(&mut client, &req));
     }
 
-    let cm = token(
-        &mut client,
-        protocol,
-        Permissions::CREDENTIAL_MANAGEMENT,
-        None,
-    );
+    let cm = token(&mut client, protocol, Permission::CM, None);
     let meta = client.creds_metadata(&cm).unwrap();
     assert_eq!(meta.existing_resident_credentials, 3);
     assert!(meta.max_possible_remaining_resident_credentials > 0);
@@ -338,7 +313,7 @@ fn credential_management_lists_updates_and_deletes() {
     );
 
     // a token without the cm permission, or a forged one, is refused
-    let mc = token(&mut client, protocol, Permissions::MAKE_CREDENTIAL, None);
+    let mc = token(&mut client, protocol, Permission::MC, None);
     expect_ctap(client.creds_metadata(&mc), CtapError::PinAuthInvalid);
 }
 
@@ -417,12 +392,7 @@ fn config_set_min_pin_length_and_always_uv() {
     let dev = fresh();
     let mut client = dev.client();
     client.set_pin(PinProtocol::Two, PIN).unwrap();
-    let t = token(
-        &mut client,
-        PinProtocol::Two,
-        Permissions::AUTHENTICATOR_CONFIG,
-        None,
-    );
+    let t = token(&mut client, PinProtocol::Two, Permission::ACFG, None);
     client
         .config(
             Some(&t),
@@ -446,12 +416,7 @@ fn config_set_min_pin_length_and_always_uv() {
     client.change_pin(PinProtocol::Two, PIN, "123456").unwrap();
 
     let t = client
-        .get_pin_uv_auth_token(
-            PinProtocol::Two,
-            "123456",
-            Permissions::AUTHENTICATOR_CONFIG,
-            None,
-        )
+        .get_pin_uv_auth_token(PinProtocol::Two, "123456", Permission::ACFG, None)
         .unwrap();
     client
         .config(Some(&t), &ConfigCommand::ToggleAlwaysUv)

@@ -10,18 +10,7 @@ use super::entities::{CredentialDescriptor, RelyingParty, User};
 use super::error::Result;
 use super::pin::PinUvAuthToken;
 use crate::ctap::cbor::{bytes, encode, MapBuilder};
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[repr(u8)]
-pub enum CredMgmtSubcommand {
-    GetCredsMetadata = 0x01,
-    EnumerateRpsBegin = 0x02,
-    EnumerateRpsGetNextRp = 0x03,
-    EnumerateCredentialsBegin = 0x04,
-    EnumerateCredentialsGetNextCredential = 0x05,
-    DeleteCredential = 0x06,
-    UpdateUserInformation = 0x07,
-}
+pub use crate::ctap::credential_management::SubCommand as CredMgmtSubcommand;
 
 /// getCredsMetadata result.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

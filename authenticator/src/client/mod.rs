@@ -18,6 +18,8 @@ mod make_credential;
 mod pin;
 pub mod simulator;
 
+pub use crate::ctap::pin::client_pin::SubCommand as PinSubcommand;
+pub use crate::ctap::pin::Permission;
 pub use authdata::{
     verify_es256, AttestedCredential, AuthDataExtensions, AuthenticatorData, CoseKeyBytes, Flags,
 };
@@ -31,7 +33,7 @@ pub use make_credential::{
     AttestationKind, AttestationStatement, MakeCredentialExtensions, MakeCredentialRequest,
     MakeCredentialResponse, PinUvAuthParam, ES256,
 };
-pub use pin::{Permissions, PinRetries, PinSubcommand, PinUvAuthToken};
+pub use pin::{PinRetries, PinUvAuthToken};
 pub use simulator::Simulator;
 
 pub use crate::ctap::pin::protocol::PinProtocol;
@@ -289,12 +291,12 @@ impl<T: CtapTransport> Client<T> {
         PinRequest::parse_token(&payload, &shared)
     }
 
-    /// getPinUvAuthTokenUsingPinWithPermissions.
+    /// getPinUvAuthTokenUsingPinWithPermission.
     pub fn get_pin_uv_auth_token(
         &mut self,
         protocol: PinProtocol,
         pin: &str,
-        permissions: Permissions,
+        permissions: Permission,
         rp_id: Option<&str>,
     ) -> Result<PinUvAuthToken> {
         let (key, shared) = self.shared_secret(protocol)?;
@@ -302,11 +304,11 @@ impl<T: CtapTransport> Client<T> {
         PinRequest::parse_token(&self.client_pin(request)?, &shared)
     }
 
-    /// getPinUvAuthTokenUsingUvWithPermissions: built-in user verification (the palm).
+    /// getPinUvAuthTokenUsingUvWithPermission: built-in user verification (the palm).
     pub fn get_uv_token(
         &mut self,
         protocol: PinProtocol,
-        permissions: Permissions,
+        permissions: Permission,
         rp_id: Option<&str>,
     ) -> Result<PinUvAuthToken> {
         let (key, shared) = self.shared_secret(protocol)?;

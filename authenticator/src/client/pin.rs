@@ -2,8 +2,6 @@
 //! pinUvAuthToken retrieval. The crypto is [`crate::ctap::pin::protocol`], shared with the
 //! authenticator.
 
-use std::ops::BitOr;
-
 use rand_core::OsRng;
 use sha2::{Digest, Sha256};
 use zeroize::Zeroizing;
@@ -13,41 +11,9 @@ use super::error::{ClientError, Result};
 use super::make_credential::PinUvAuthParam;
 use crate::ctap::cbor::{bytes, MapBuilder};
 use crate::ctap::cose::{CoseAlgorithm, CoseKey};
+use crate::ctap::pin::client_pin::SubCommand as PinSubcommand;
 use crate::ctap::pin::protocol::{PinProtocol, SharedSecret};
-
-/// clientPIN subcommands (CTAP 2.1 §6.5.5).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[repr(u8)]
-pub enum PinSubcommand {
-    GetPinRetries = 0x01,
-    GetKeyAgreement = 0x02,
-    SetPin = 0x03,
-    ChangePin = 0x04,
-    GetPinToken = 0x05,
-    GetPinUvAuthTokenUsingUvWithPermissions = 0x06,
-    GetUvRetries = 0x07,
-    GetPinUvAuthTokenUsingPinWithPermissions = 0x09,
-}
-
-/// pinUvAuthToken permissions (CTAP 2.1 §6.5.5.7).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Permissions(pub u8);
-
-impl Permissions {
-    pub const MAKE_CREDENTIAL: Permissions = Permissions(0x01);
-    pub const GET_ASSERTION: Permissions = Permissions(0x02);
-    pub const CREDENTIAL_MANAGEMENT: Permissions = Permissions(0x04);
-    pub const BIO_ENROLLMENT: Permissions = Permissions(0x08);
-    pub const LARGE_BLOB_WRITE: Permissions = Permissions(0x10);
-    pub const AUTHENTICATOR_CONFIG: Permissions = Permissions(0x20);
-}
-
-impl BitOr for Permissions {
-    type Output = Permissions;
-    fn bitor(self, rhs: Permissions) -> Permissions {
-        Permissions(self.0 | rhs.0)
-    }
-}
+use crate::ctap::pin::Permission;
 
 /// PIN attempts left, and whether a power cycle is needed before the next attempt.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -165,13 +131,13 @@ impl PinRequest {
         shared: &SharedSecret,
         platform_key: &CoseKey,
         pin: &str,
-        permissions: Option<(Permissions, Option<&str>)>,
+        permissions: Option<(Permission, Option<&str>)>,
     ) -> Result<MapBuilder> {
         let sub = match permissions {
             None => PinSubcommand::GetPinToken,
             Some(_) => PinSubcommand::GetPinUvAuthTokenUsingPinWithPermissions,
         };
-        let (perm, rp_id) = permissions.map_or((None, None), |(p, r)| (Some(p.0), r));
+        let (perm, rp_id) = permissions.map_or((None, None), |(p, r)| (Some(p.bits()), r));
         Ok(Self::simple(Some(shared.protocol()), sub)
             .insert(0x03, platform_key.to_value())
             .insert(0x06, bytes(encrypt(shared, &pin_hash(pin))?))
@@ -183,7 +149,7 @@ impl PinRequest {
     pub(crate) fn token_using_uv(
         shared: &SharedSecret,
         platform_key: &CoseKey,
-        permissions: Permissions,
+        permissions: Permission,
         rp_id: Option<&str>,
     ) -> MapBuilder {
         Self::simple(
@@ -191,7 +157,7 @@ impl PinRequest {
             PinSubcommand::GetPinUvAuthTokenUsingUvWithPermissions,
         )
         .insert(0x03, platform_key.to_value())
-        .insert(0x09, permissions.0)
+        .insert(0x09, permissions.bits())
         .insert_opt(0x0A, rp_id)
     }
 
@@ -239,10 +205,6 @@ mod tests {
         assert_eq!(
             hex::encode(&*pin_hash("1234")),
             "03ac674216f3e15c761ee1a5e255f067"
-        );
-        assert_eq!(
-            (Permissions::MAKE_CREDENTIAL | Permissions::GET_ASSERTION).0,
-            0x03
         );
     }
 }

@@ -7,7 +7,7 @@ use std::path::Path;
 use palmkey::client::transport::CtapHid;
 use palmkey::client::{
     AttestationKind, Client, GetAssertionRequest, MakeCredentialRequest, MakeCredentialResponse,
-    Permissions, PinProtocol, PinUvAuthToken, RelyingParty, Simulator, User,
+    Permission, PinProtocol, PinUvAuthToken, RelyingParty, Simulator, User,
 };
 use rand::RngCore;
 use tempfile::TempDir;
@@ -81,10 +81,10 @@ pub fn assertion_request(rp_id: &str, credential_id: &[u8]) -> GetAssertionReque
 pub fn token<T: palmkey::client::CtapTransport>(
     client: &mut Client<T>,
     protocol: PinProtocol,
-    permissions: Permissions,
+    permissions: Permission,
     rp_id: Option<&str>,
 ) -> PinUvAuthToken {
     client
         .get_pin_uv_auth_token(protocol, PIN, permissions, rp_id)
-        .expect("getPinUvAuthTokenUsingPinWithPermissions")
+        .expect("getPinUvAuthTokenUsingPinWithPermission")
 }
