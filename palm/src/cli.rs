@@ -8,6 +8,10 @@ pub enum PalmCommand {
     Synth(SynthArgs),
     /// Evaluate the engine's accuracy on a dataset (ISO/IEC 19795-1 terms).
     Eval(EvalArgs),
+    /// Benchmark 1:N search (N = 10k, 100k, 1M on one core) and template extraction.
+    Bench(BenchArgs),
+    /// Draw DET curves saved by `palm eval --det-points` into one PNG.
+    DetPlot(DetPlotArgs),
 }
 
 #[derive(Debug, Args)]
@@ -38,11 +42,67 @@ pub struct EvalArgs {
     /// Print one JSON object on stdout.
     #[arg(long)]
     pub json: bool,
+    /// Also run the identification protocol (rank-1, FNIR at FPIR 1e-3, 1:N search agreement).
+    #[arg(long)]
+    pub identification: bool,
+    /// Include presentation-attack acceptance (DIR/.attacks) in the JSON output too.
+    #[arg(long)]
+    pub attacks: bool,
+    /// Write the DET curve points (FMR, FNMR) of this run to a TSV file.
+    #[arg(long)]
+    pub det_points: Option<std::path::PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct BenchArgs {
+    /// Gallery sizes.
+    #[arg(long, value_delimiter = ',', default_values_t = [10_000usize, 100_000, 1_000_000])]
+    pub sizes: Vec<usize>,
+    /// Identities rendered and extracted for real (the rest of the gallery is derived).
+    #[arg(long, default_value_t = 300)]
+    pub real: u32,
+    /// Timed searches per gallery size.
+    #[arg(long, default_value_t = 200)]
+    pub queries: usize,
+    /// Candidates kept by the sketch pre-selection.
+    #[arg(long, default_value_t = crate::eval::identification::DEFAULT_PRESELECT_K)]
+    pub k: usize,
+    /// Synthetic population.
+    #[arg(long, default_value_t = 7)]
+    pub seed: u64,
+    /// Searches per size also run exhaustively to check the result.
+    #[arg(long, default_value_t = 5)]
+    pub exhaustive_checks: usize,
+    /// Print one JSON object on stdout.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct DetPlotArgs {
+    /// Curves as LABEL=FILE (files written by `palm eval --det-points`).
+    #[arg(long = "curve", required = true)]
+    pub curves: Vec<String>,
+    /// Output PNG.
+    #[arg(long)]
+    pub out: std::path::PathBuf,
+    #[arg(long, default_value = "DET")]
+    pub title: String,
 }
 
 pub fn run(cmd: PalmCommand) -> anyhow::Result<()> {
     match cmd {
-        PalmCommand::Synth(_args) => anyhow::bail!("palm synth: not implemented yet"),
-        PalmCommand::Eval(_args) => anyhow::bail!("palm eval: not implemented yet"),
+        PalmCommand::Synth(args) => crate::synth::run_command(&args),
+        PalmCommand::Eval(args) => crate::eval::command::run(crate::eval::command::EvalCommand {
+            dataset: args.dataset,
+            modality: args.modality,
+            full_hand: args.full_hand,
+            json: args.json,
+            identification: args.identification,
+            attacks: args.attacks,
+            det_points: args.det_points,
+        }),
+        PalmCommand::Bench(args) => crate::search::bench::run_command(&args),
+        PalmCommand::DetPlot(args) => crate::eval::det_plot::run_command(&args),
     }
 }

@@ -1,0 +1,47 @@
+//! Renders a contact sheet of synthetic captures: one row per identity, each tile a visible
+//! print ROI next to its NIR vein ROI; the last column is a photo attack of that identity.
+//!
+//! `cargo run --release -p palmkey-palm --example synth_contact_sheet -- OUT.png [SEED] [ROWS] [SAMPLES]`
+
+use image::{GrayImage, Luma};
+use palmkey_palm::synth::Identity;
+
+fn main() -> anyhow::Result<()> {
+    let mut args = std::env::args().skip(1);
+    let out = args.next().unwrap_or_else(|| "synth-samples.png".into());
+    let seed: u64 = args.next().map_or(Ok(7), |s| s.parse())?;
+    let rows: u32 = args.next().map_or(Ok(4), |s| s.parse())?;
+    let samples: u32 = args.next().map_or(Ok(3), |s| s.parse())?;
+    let tile = 128u32;
+    let gap = 6u32;
+    let pair = 2 * tile + 2;
+    let cols = samples + 1;
+    let width = cols * pair + (cols - 1) * gap;
+    let height = rows * tile + (rows - 1) * gap;
+    let mut sheet = GrayImage::from_pixel(width, height, Luma([255]));
+    for r in 0..rows {
+        let identity = Identity::new(seed, r as u64);
+        for c in 0..cols {
+            let capture = if c < samples {
+                identity.sample(c)
+            } else {
+                identity.photo_attack(0)
+            };
+            let x0 = c * (pair + gap);
+            let y0 = r * (tile + gap);
+            for (k, img) in [capture.print, capture.vein].into_iter().enumerate() {
+                let img = img.expect("paired capture");
+                let img = image::imageops::resize(&img, tile, tile, image::imageops::Triangle);
+                image::imageops::replace(
+                    &mut sheet,
+                    &img,
+                    (x0 + k as u32 * (tile + 2)) as i64,
+                    y0 as i64,
+                );
+            }
+        }
+    }
+    sheet.save(&out)?;
+    println!("wrote {out} ({width}x{height})");
+    Ok(())
+}
