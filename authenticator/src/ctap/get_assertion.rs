@@ -256,3 +256,463 @@ fn assertion(
         .insert_opt(0x05, number_of_credentials.map(|n| n as u64))
         .encode())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ctap::auth_data::rp_id_hash;
+    use crate::ctap::cbor::{MapBuilder, Value};
+    use crate::ctap::pin::PinProtocol;
+    use crate::ctap::test_support::*;
+
+    const GA: u8 = 0x02;
+    const GNA: u8 = 0x08;
+
+    fn allow(ids: &[&[u8]]) -> Value {
+        Value::Array(ids.iter().map(|id| descriptor(id)).collect())
+    }
+
+    fn rk(h: &mut Harness, user_id: &[u8]) -> Made {
+        make(
+            h,
+            make_credential_params(user_id).insert(0x07, options(&[("rk", true)])),
+        )
+    }
+
+    #[test]
+    fn assertion_with_a_wrapped_credential() {
+        let mut h = Harness::new();
+        let made = make(&mut h, make_credential_params(b"u"));
+        let response = h
+            .call(
+                GA,
+                Some(
+                    get_assertion_params()
+                        .insert(0x03, allow(&[b"junk", &made.id]))
+                        .build(),
+                ),
+            )
+            .unwrap();
+        let a = check_assertion(&response, &made.key);
+        assert_eq!(a.id, made.id);
+        assert_eq!(a.auth_data.rp_id_hash, rp_id_hash(TEST_RP));
+        assert_eq!(a.auth_data.flags, 0x01, "UP only");
+        assert!(a.auth_data.counter > made.auth_data.counter);
+        assert!(
+            a.map.get(0x04u64).is_none(),
+            "no user for a non-discoverable credential"
+        );
+        assert!(a.map.get(0x05u64).is_none());
+    }
+
+    #[test]
+    fn wrapped_id_of_another_rp_is_unknown() {
+        let mut h = Harness::new();
+        let made = make(&mut h, make_credential_params(b"u"));
+        let params = MapBuilder::new()
+            .insert(0x01, "evil.example")
+            .insert(0x02, cbor::bytes(CDH.to_vec()))
+            .insert(0x03, allow(&[&made.id]));
+        assert_eq!(
+            h.call(GA, Some(params.build())),
+            Err(CtapError::NoCredentials)
+        );
+    }
+
+    #[test]
+    fn discoverable_credentials_newest_first_with_next_assertion() {
+        let mut h = Harness::new();
+        let a = rk(&mut h, b"a");
+        let b = rk(&mut h, b"b");
+        let c = rk(&mut h, b"c");
+        let first = h.call(GA, Some(get_assertion_params().build())).unwrap();
+        let first = check_assertion(&first, &c.key);
+        assert_eq!(first.id, c.id);
+        assert_eq!(first.map.required(0x05u64, cbor::as_uint), Ok(3));
+        // Without UV only the user ID is disclosed.
+        let user = first.map.required(0x04u64, cbor::as_map).unwrap();
+        assert_eq!(user.required("id", cbor::as_bytes), Ok(&b"c"[..]));
+        assert!(user.get("name").is_none() && user.get("displayName").is_none());
+        let second = h.call(GNA, None).unwrap();
+        let second = check_assertion(&second, &b.key);
+        assert!(second.map.get(0x05u64).is_none());
+        assert!(second.auth_data.counter > first.auth_data.counter);
+        let third = h.call(GNA, None).unwrap();
+        assert_eq!(check_assertion(&third, &a.key).id, a.id);
+        assert_eq!(h.call(GNA, None), Err(CtapError::NotAllowed));
+    }
+
+    #[test]
+    fn next_assertion_state_is_dropped_by_other_commands_and_time() {
+        let mut h = Harness::new();
+        rk(&mut h, b"a");
+        rk(&mut h, b"b");
+        assert_eq!(h.call(GNA, None), Err(CtapError::NotAllowed));
+        h.call(GA, Some(get_assertion_params().build())).unwrap();
+        h.call(0x04, None).unwrap();
+        assert_eq!(h.call(GNA, None), Err(CtapError::NotAllowed));
+        h.auth.config.next_assertion_timeout = std::time::Duration::ZERO;
+        h.call(GA, Some(get_assertion_params().build())).unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(2));
+        assert_eq!(h.call(GNA, None), Err(CtapError::NotAllowed));
+    }
+
+    #[test]
+    fn user_details_with_pin_uv() {
+        let mut h = Harness::new();
+        let token = h.pin_token(crate::ctap::pin::Permission::MC);
+        let made = make(
+            &mut h,
+            make_credential_params(b"a")
+                .insert(0x07, options(&[("rk", true)]))
+                .insert(0x08, pin_auth(&token, &CDH))
+                .insert(0x09, 2),
+        );
+        let token = h.pin_token(crate::ctap::pin::Permission::GA);
+        let params = get_assertion_params()
+            .insert(0x06, pin_auth(&token, &CDH))
+            .insert(0x07, 2);
+        let response = h.call(GA, Some(params.build())).unwrap();
+        let a = check_assertion(&response, &made.key);
+        assert_eq!(a.auth_data.flags, 0x05, "UP + UV");
+        let user = a.map.required(0x04u64, cbor::as_map).unwrap();
+        assert_eq!(
+            user.required("name", cbor::as_text),
+            Ok("alice@example.com")
+        );
+        assert_eq!(user.required("displayName", cbor::as_text), Ok("Alice"));
+    }
+
+    #[test]
+    fn silent_assertion_and_options() {
+        let mut h = Harness::with_presence(Box::new(NoTouch));
+        h.update(|s| s.device.credential_wrap_key = crate::store::state::SecretKey([9; 32]));
+        let cred = credential::new_wrapped(
+            &crate::store::state::SecretKey([9; 32]),
+            &rp_id_hash(TEST_RP),
+            credential::WrapOptions::default(),
+            &mut rand::rngs::OsRng,
+        )
+        .unwrap();
+        let base = || get_assertion_params().insert(0x03, allow(&[&cred.id]));
+        // up=false needs no touch and leaves UP clear.
+        let response = h
+            .call(
+                GA,
+                Some(base().insert(0x05, options(&[("up", false)])).build()),
+            )
+            .unwrap();
+        let a = check_assertion(&response, &cred.key.public_key());
+        assert_eq!(a.auth_data.flags, 0x00);
+        // With presence required, nobody touching is OperationDenied.
+        assert_eq!(
+            h.call(GA, Some(base().build())),
+            Err(CtapError::OperationDenied)
+        );
+        assert_eq!(
+            h.call(
+                GA,
+                Some(base().insert(0x05, options(&[("rk", true)])).build())
+            ),
+            Err(CtapError::UnsupportedOption)
+        );
+        assert_eq!(
+            h.call(
+                GA,
+                Some(base().insert(0x05, options(&[("uv", true)])).build())
+            ),
+            Err(CtapError::InvalidOption)
+        );
+    }
+
+    #[test]
+    fn cred_protect_filtering() {
+        let mut h = Harness::new();
+        let level = |n: u64| MapBuilder::new().insert("credProtect", n).build();
+        let rk_opt = || options(&[("rk", true)]);
+        let l2 = make(
+            &mut h,
+            make_credential_params(b"two")
+                .insert(0x06, level(2))
+                .insert(0x07, rk_opt()),
+        );
+        let l3 = make(
+            &mut h,
+            make_credential_params(b"three")
+                .insert(0x06, level(3))
+                .insert(0x07, rk_opt()),
+        );
+        // Without UV neither is discoverable ...
+        assert_eq!(
+            h.call(GA, Some(get_assertion_params().build())),
+            Err(CtapError::NoCredentials)
+        );
+        // ... level 2 works from an allowList, level 3 does not.
+        let r = h
+            .call(
+                GA,
+                Some(
+                    get_assertion_params()
+                        .insert(0x03, allow(&[&l2.id]))
+                        .build(),
+                ),
+            )
+            .unwrap();
+        check_assertion(&r, &l2.key);
+        assert_eq!(
+            h.call(
+                GA,
+                Some(
+                    get_assertion_params()
+                        .insert(0x03, allow(&[&l3.id]))
+                        .build()
+                )
+            ),
+            Err(CtapError::NoCredentials)
+        );
+        // With UV both are found.
+        let token = h.pin_token(crate::ctap::pin::Permission::GA);
+        let params = get_assertion_params()
+            .insert(0x06, pin_auth(&token, &CDH))
+            .insert(0x07, 2);
+        let r = h.call(GA, Some(params.build())).unwrap();
+        let a = check_assertion(&r, &l3.key);
+        assert_eq!(a.map.required(0x05u64, cbor::as_uint), Ok(2));
+    }
+
+    #[test]
+    fn cred_blob_is_returned() {
+        let mut h = Harness::new();
+        let ext = MapBuilder::new()
+            .insert("credBlob", cbor::bytes(b"secret blob".to_vec()))
+            .build();
+        let with_blob = make(
+            &mut h,
+            make_credential_params(b"u").insert(0x06, ext.clone()),
+        );
+        let stored = make(
+            &mut h,
+            make_credential_params(b"v")
+                .insert(0x06, ext)
+                .insert(0x07, options(&[("rk", true)])),
+        );
+        let without = make(&mut h, make_credential_params(b"w"));
+        let want = MapBuilder::new().insert("credBlob", true).build();
+        for (made, expect) in [
+            (&with_blob, &b"secret blob"[..]),
+            (&stored, b"secret blob"),
+            (&without, b""),
+        ] {
+            let r = h
+                .call(
+                    GA,
+                    Some(
+                        get_assertion_params()
+                            .insert(0x03, allow(&[&made.id]))
+                            .insert(0x04, want.clone())
+                            .build(),
+                    ),
+                )
+                .unwrap();
+            let a = check_assertion(&r, &made.key);
+            let ext = a.auth_data.extensions.expect("extension outputs");
+            assert_eq!(
+                cbor::as_map(&ext)
+                    .unwrap()
+                    .required("credBlob", cbor::as_bytes),
+                Ok(expect)
+            );
+        }
+    }
+
+    /// The platform side of hmac-secret: encrypt salts, authenticate them, decrypt outputs.
+    fn hmac_secret_roundtrip(
+        h: &mut Harness,
+        made: &Made,
+        protocol: PinProtocol,
+        salts: &[u8],
+        uv_token: Option<&[u8]>,
+    ) -> Vec<u8> {
+        let device_key = h.auth.pin_uv.key_agreement(protocol);
+        let (platform_key, shared) = protocol.encapsulate(&device_key, &mut rand::rngs::OsRng);
+        let salt_enc = shared.encrypt(salts).unwrap();
+        let salt_auth = shared.authenticate(&salt_enc);
+        let input = MapBuilder::new()
+            .insert(0x01, platform_key.to_value())
+            .insert(0x02, cbor::bytes(salt_enc))
+            .insert(0x03, cbor::bytes(salt_auth))
+            .insert(0x04, protocol.version())
+            .build();
+        let mut params = get_assertion_params()
+            .insert(0x03, allow(&[&made.id]))
+            .insert(0x04, MapBuilder::new().insert("hmac-secret", input).build());
+        if let Some(token) = uv_token {
+            params = params.insert(0x06, pin_auth(token, &CDH)).insert(0x07, 2);
+        }
+        let r = h.call(GA, Some(params.build())).unwrap();
+        let a = check_assertion(&r, &made.key);
+        let ext = a.auth_data.extensions.unwrap();
+        let out = cbor::as_map(&ext)
+            .unwrap()
+            .required("hmac-secret", cbor::as_bytes)
+            .unwrap()
+            .to_vec();
+        shared.decrypt(&out).unwrap().to_vec()
+    }
+
+    #[test]
+    fn hmac_secret_outputs() {
+        let mut h = Harness::new();
+        let ext = MapBuilder::new().insert("hmac-secret", true).build();
+        let wrapped = make(
+            &mut h,
+            make_credential_params(b"u").insert(0x06, ext.clone()),
+        );
+        let stored = make(
+            &mut h,
+            make_credential_params(b"v")
+                .insert(0x06, ext)
+                .insert(0x07, options(&[("rk", true)])),
+        );
+        for made in [&wrapped, &stored] {
+            let salt1 = [1u8; 32];
+            let salt2 = [2u8; 32];
+            let both = [salt1, salt2].concat();
+            let one = hmac_secret_roundtrip(&mut h, made, PinProtocol::One, &salt1, None);
+            assert_eq!(one.len(), 32);
+            let two = hmac_secret_roundtrip(&mut h, made, PinProtocol::Two, &both, None);
+            assert_eq!(two.len(), 64);
+            assert_eq!(&two[..32], &one[..], "same salt, same output, any protocol");
+            assert_ne!(&two[32..], &one[..]);
+            let token = h.pin_token(crate::ctap::pin::Permission::GA);
+            let with_uv =
+                hmac_secret_roundtrip(&mut h, made, PinProtocol::Two, &salt1, Some(&token));
+            assert_ne!(with_uv, one, "UV and non-UV outputs differ");
+        }
+        // A credential made without hmac-secret and a different credential give other outputs.
+        let other = make(
+            &mut h,
+            make_credential_params(b"w")
+                .insert(0x06, MapBuilder::new().insert("hmac-secret", true).build()),
+        );
+        assert_ne!(
+            hmac_secret_roundtrip(&mut h, &other, PinProtocol::Two, &[1; 32], None),
+            hmac_secret_roundtrip(&mut h, &wrapped, PinProtocol::Two, &[1; 32], None)
+        );
+    }
+
+    #[test]
+    fn hmac_secret_bad_salt_auth() {
+        let mut h = Harness::new();
+        let made = make(
+            &mut h,
+            make_credential_params(b"u")
+                .insert(0x06, MapBuilder::new().insert("hmac-secret", true).build()),
+        );
+        let protocol = PinProtocol::Two;
+        let (platform_key, shared) = protocol.encapsulate(
+            &h.auth.pin_uv.key_agreement(protocol),
+            &mut rand::rngs::OsRng,
+        );
+        let salt_enc = shared.encrypt(&[1; 32]).unwrap();
+        let input = MapBuilder::new()
+            .insert(0x01, platform_key.to_value())
+            .insert(0x02, cbor::bytes(salt_enc))
+            .insert(0x03, cbor::bytes(vec![0; 32]))
+            .insert(0x04, 2)
+            .build();
+        let params = get_assertion_params()
+            .insert(0x03, allow(&[&made.id]))
+            .insert(0x04, MapBuilder::new().insert("hmac-secret", input).build());
+        assert_eq!(
+            h.call(GA, Some(params.build())),
+            Err(CtapError::PinAuthInvalid)
+        );
+    }
+
+    #[test]
+    fn palm_owner_sees_only_their_credentials() {
+        let mut h = Harness::new();
+        let palm = FakePalm::default();
+        h.auth.set_builtin_uv(Box::new(palm.clone()));
+        let uv_rk = || options(&[("rk", true), ("uv", true)]);
+        palm.present(Some(b"A"));
+        let a = make(
+            &mut h,
+            make_credential_params(b"user-a").insert(0x07, uv_rk()),
+        );
+        palm.present(Some(b"B"));
+        let b = make(
+            &mut h,
+            make_credential_params(b"user-b").insert(0x07, uv_rk()),
+        );
+        let uv = || get_assertion_params().insert(0x05, options(&[("uv", true)]));
+        // Usernameless: each person gets exactly their own account.
+        for (who, made, user_id) in [(&b"A"[..], &a, &b"user-a"[..]), (b"B", &b, b"user-b")] {
+            palm.present(Some(who));
+            let r = h.call(GA, Some(uv().build())).unwrap();
+            let asserted = check_assertion(&r, &made.key);
+            assert_eq!(asserted.auth_data.flags, 0x05);
+            assert!(
+                asserted.map.get(0x05u64).is_none(),
+                "one credential, no account picker"
+            );
+            let user = asserted.map.required(0x04u64, cbor::as_map).unwrap();
+            assert_eq!(user.required("id", cbor::as_bytes), Ok(user_id));
+        }
+        // B's palm with an allowList naming only A's credential: nothing.
+        palm.present(Some(b"B"));
+        assert_eq!(
+            h.call(GA, Some(uv().insert(0x03, allow(&[&a.id])).build())),
+            Err(CtapError::NoCredentials)
+        );
+        // An unenrolled palm fails UV.
+        palm.present(None);
+        assert_eq!(h.call(GA, Some(uv().build())), Err(CtapError::UvInvalid));
+    }
+
+    #[test]
+    fn parameter_errors() {
+        let mut h = Harness::new();
+        let only_hash = MapBuilder::new().insert(0x02, cbor::bytes(CDH.to_vec()));
+        assert_eq!(
+            h.call(GA, Some(only_hash.build())),
+            Err(CtapError::MissingParameter)
+        );
+        let only_rp = MapBuilder::new().insert(0x01, TEST_RP);
+        assert_eq!(
+            h.call(GA, Some(only_rp.build())),
+            Err(CtapError::MissingParameter)
+        );
+        let bad_rp = MapBuilder::new()
+            .insert(0x01, 5)
+            .insert(0x02, cbor::bytes(CDH.to_vec()));
+        assert_eq!(
+            h.call(GA, Some(bad_rp.build())),
+            Err(CtapError::CborUnexpectedType)
+        );
+        let bad_allow =
+            get_assertion_params().insert(0x03, Value::Array(vec![cbor::bytes(vec![1])]));
+        assert_eq!(
+            h.call(GA, Some(bad_allow.build())),
+            Err(CtapError::CborUnexpectedType)
+        );
+        let no_id = get_assertion_params().insert(
+            0x03,
+            Value::Array(vec![MapBuilder::new().insert("type", "public-key").build()]),
+        );
+        assert_eq!(
+            h.call(GA, Some(no_id.build())),
+            Err(CtapError::MissingParameter)
+        );
+        assert_eq!(
+            h.call(GA, Some(get_assertion_params().build())),
+            Err(CtapError::NoCredentials)
+        );
+        assert_eq!(h.raw(&[GA, 0x80]), Err(CtapError::CborUnexpectedType));
+        let probe = get_assertion_params()
+            .insert(0x06, cbor::bytes(vec![]))
+            .insert(0x07, 1);
+        assert_eq!(h.call(GA, Some(probe.build())), Err(CtapError::PinNotSet));
+    }
+}

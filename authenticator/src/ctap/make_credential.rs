@@ -277,3 +277,463 @@ fn extension_outputs(auth: &Authenticator, req: &Request<'_>) -> CtapResult<Opti
     }
     Ok((!out.is_empty()).then(|| out.build()))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ctap::auth_data::rp_id_hash;
+    use crate::ctap::test_support::*;
+    use crate::store::state::BatchAttestation;
+
+    const MC: u8 = 0x01;
+
+    #[test]
+    fn non_discoverable_credential_with_self_attestation() {
+        let mut h = Harness::new();
+        let made = make(&mut h, make_credential_params(b"user-1"));
+        let ad = &made.auth_data;
+        assert_eq!(ad.rp_id_hash, rp_id_hash(TEST_RP));
+        assert_eq!(ad.flags, 0x41, "UP + AT, no UV without verification");
+        assert!(ad.counter > 0);
+        assert_eq!(ad.aaguid, Some(crate::ctap::AAGUID));
+        assert!(made.id.len() <= credential::MAX_ID_LENGTH);
+        // Nothing stored: the ID carries the key.
+        assert!(h.state().credentials.is_empty());
+        let opened = credential::unwrap(
+            &h.state().device.credential_wrap_key,
+            &rp_id_hash(TEST_RP),
+            &made.id,
+        )
+        .expect("wrapped for this RP");
+        assert_eq!(opened.key.public_key(), made.key);
+    }
+
+    #[test]
+    fn counters_never_repeat() {
+        let mut h = Harness::new();
+        let a = make(&mut h, make_credential_params(b"u"));
+        let b = make(&mut h, make_credential_params(b"u"));
+        assert!(b.auth_data.counter > a.auth_data.counter);
+    }
+
+    #[test]
+    fn discoverable_credentials_are_stored_and_overwritten_per_user() {
+        let mut h = Harness::new();
+        let rk = || options(&[("rk", true)]);
+        let first = make(&mut h, make_credential_params(b"alice").insert(0x07, rk()));
+        assert_eq!(h.state().credentials.len(), 1);
+        assert_eq!(h.state().credentials[0].id, first.id);
+        assert_eq!(
+            h.state().credentials[0].user_name.as_deref(),
+            Some("alice@example.com")
+        );
+        let second = make(&mut h, make_credential_params(b"alice").insert(0x07, rk()));
+        assert_eq!(h.state().credentials.len(), 1, "same RP + user replaces");
+        assert_eq!(h.state().credentials[0].id, second.id);
+        make(&mut h, make_credential_params(b"bob").insert(0x07, rk()));
+        assert_eq!(h.state().credentials.len(), 2);
+    }
+
+    #[test]
+    fn key_store_full() {
+        let mut h = Harness::new();
+        h.auth.config.max_discoverable_credentials = 1;
+        let rk = || options(&[("rk", true)]);
+        make(&mut h, make_credential_params(b"a").insert(0x07, rk()));
+        let err = h.call(
+            MC,
+            Some(make_credential_params(b"b").insert(0x07, rk()).build()),
+        );
+        assert_eq!(err, Err(CtapError::KeyStoreFull));
+        // Replacing the same account still works at capacity.
+        make(&mut h, make_credential_params(b"a").insert(0x07, rk()));
+    }
+
+    #[test]
+    fn pin_token_sets_uv_and_is_consumed() {
+        let mut h = Harness::new();
+        let token = h.pin_token(Permission::MC);
+        let params = || {
+            make_credential_params(b"u")
+                .insert(0x07, options(&[("rk", true)]))
+                .insert(0x08, pin_auth(&token, &CDH))
+                .insert(0x09, 2)
+        };
+        let made = make(&mut h, params());
+        assert_eq!(made.auth_data.flags, 0x45, "UP + UV + AT");
+        // The token's mc permission was used up by the presence check.
+        assert_eq!(
+            h.call(MC, Some(params().build())),
+            Err(CtapError::PinAuthInvalid)
+        );
+    }
+
+    #[test]
+    fn pin_auth_errors() {
+        let mut h = Harness::new();
+        // Zero-length probe: PinNotSet before a PIN exists, PinInvalid after.
+        let probe = || {
+            make_credential_params(b"u")
+                .insert(0x08, cbor::bytes(vec![]))
+                .insert(0x09, 2)
+        };
+        assert_eq!(h.call(MC, Some(probe().build())), Err(CtapError::PinNotSet));
+        let token = h.pin_token(Permission::MC);
+        assert_eq!(
+            h.call(MC, Some(probe().build())),
+            Err(CtapError::PinInvalid)
+        );
+        let with = |param: Value, protocol: Option<u8>| {
+            let mut p = make_credential_params(b"u").insert(0x08, param);
+            if let Some(protocol) = protocol {
+                p = p.insert(0x09, protocol);
+            }
+            p.build()
+        };
+        let good = pin_auth(&token, &CDH);
+        assert_eq!(
+            h.call(MC, Some(with(good.clone(), None))),
+            Err(CtapError::MissingParameter)
+        );
+        assert_eq!(
+            h.call(MC, Some(with(good, Some(3)))),
+            Err(CtapError::InvalidParameter)
+        );
+        let wrong = pin_auth(&token, b"another client data hash........");
+        assert_eq!(
+            h.call(MC, Some(with(wrong, Some(2)))),
+            Err(CtapError::PinAuthInvalid)
+        );
+        // A token without the mc permission.
+        let ga_only = h.pin_token(Permission::GA);
+        assert_eq!(
+            h.call(MC, Some(with(pin_auth(&ga_only, &CDH), Some(2)))),
+            Err(CtapError::PinAuthInvalid)
+        );
+    }
+
+    #[test]
+    fn token_bound_to_another_rp_is_refused() {
+        let mut h = Harness::new();
+        h.update(|s| s.pin.pin_hash = Some([1; 16]));
+        let token = h
+            .auth
+            .pin_uv
+            .issue_token(Permission::MC, Some("other.example".into()), true)
+            .to_vec();
+        let params = make_credential_params(b"u")
+            .insert(0x08, pin_auth(&token, &CDH))
+            .insert(0x09, 2);
+        assert_eq!(
+            h.call(MC, Some(params.build())),
+            Err(CtapError::PinAuthInvalid)
+        );
+    }
+
+    #[test]
+    fn uv_policy_with_a_pin() {
+        let mut h = Harness::new();
+        h.update(|s| s.pin.pin_hash = Some([1; 16]));
+        // makeCredUvNotRqd: a non-discoverable credential needs no UV ...
+        make(&mut h, make_credential_params(b"u"));
+        // ... a discoverable one does.
+        let rk = make_credential_params(b"u").insert(0x07, options(&[("rk", true)]));
+        assert_eq!(h.call(MC, Some(rk.build())), Err(CtapError::PinRequired));
+        // alwaysUv: nothing without UV.
+        h.update(|s| s.config.always_uv = true);
+        assert_eq!(
+            h.call(MC, Some(make_credential_params(b"u").build())),
+            Err(CtapError::PinRequired)
+        );
+    }
+
+    #[test]
+    fn always_uv_without_a_pin() {
+        let mut h = Harness::new();
+        h.update(|s| s.config.always_uv = true);
+        assert_eq!(
+            h.call(MC, Some(make_credential_params(b"u").build())),
+            Err(CtapError::PinNotSet)
+        );
+    }
+
+    #[test]
+    fn option_errors() {
+        let mut h = Harness::new();
+        let with = |o: Value| make_credential_params(b"u").insert(0x07, o).build();
+        assert_eq!(
+            h.call(MC, Some(with(options(&[("up", false)])))),
+            Err(CtapError::InvalidOption)
+        );
+        // No built-in UV on this device yet.
+        assert_eq!(
+            h.call(MC, Some(with(options(&[("uv", true)])))),
+            Err(CtapError::InvalidOption)
+        );
+        let not_bool = MapBuilder::new().insert("rk", 1).build();
+        assert_eq!(
+            h.call(MC, Some(with(not_bool))),
+            Err(CtapError::CborUnexpectedType)
+        );
+        // Unknown options are ignored; up=true and uv=false are fine.
+        make(
+            &mut h,
+            make_credential_params(b"u")
+                .insert(0x07, options(&[("up", true), ("uv", false), ("x", true)])),
+        );
+    }
+
+    #[test]
+    fn parameter_errors() {
+        let mut h = Harness::new();
+        let full = make_credential_params(b"u");
+        for missing in [0x01, 0x02, 0x03, 0x04] {
+            let entries = cbor::as_map(&full.clone().build())
+                .unwrap()
+                .entries()
+                .iter()
+                .filter(|(k, _)| *k != cbor::int(missing))
+                .cloned()
+                .collect();
+            assert_eq!(
+                h.call(MC, Some(Value::Map(entries))),
+                Err(CtapError::MissingParameter),
+                "missing {missing}"
+            );
+        }
+        let wrong_types = [
+            (0x01, Value::Text("hash".into())),
+            (0x02, Value::Text("example.com".into())),
+            (0x03, cbor::bytes(vec![1])),
+            (0x04, MapBuilder::new().build()),
+            (0x05, cbor::bytes(vec![1])),
+            (0x06, Value::Array(vec![])),
+        ];
+        for (key, value) in wrong_types {
+            let params = make_credential_params(b"u").insert(key, value).build();
+            // MapBuilder keeps both entries: build the map by hand without the duplicate.
+            let entries: Vec<_> = cbor::as_map(&params).unwrap().entries().to_vec();
+            let mut dedup: Vec<(Value, Value)> = Vec::new();
+            for (k, v) in entries.into_iter().rev() {
+                if !dedup.iter().any(|(d, _)| *d == k) {
+                    dedup.push((k, v));
+                }
+            }
+            assert_eq!(
+                h.call(MC, Some(Value::Map(dedup))),
+                Err(CtapError::CborUnexpectedType),
+                "wrong type for {key}"
+            );
+        }
+        let no_rp_id = make_credential_params(b"u").build();
+        let mut entries = cbor::as_map(&no_rp_id).unwrap().entries().to_vec();
+        entries[1].1 = MapBuilder::new().insert("name", "x").build();
+        assert_eq!(
+            h.call(MC, Some(Value::Map(entries))),
+            Err(CtapError::MissingParameter)
+        );
+        // Malformed CBOR and trailing bytes.
+        assert_eq!(h.raw(&[MC, 0xa1, 0x01]), Err(CtapError::InvalidCbor));
+        let mut trailing = vec![MC];
+        trailing.extend(cbor::encode(make_credential_params(b"u").build()));
+        trailing.push(0x00);
+        assert_eq!(h.raw(&trailing), Err(CtapError::InvalidCbor));
+        assert_eq!(h.raw(&[MC]), Err(CtapError::MissingParameter));
+        assert_eq!(
+            h.call(
+                MC,
+                Some(make_credential_params(b"u").insert(0x0A, 1).build())
+            ),
+            Err(CtapError::InvalidParameter),
+            "no enterprise attestation"
+        );
+    }
+
+    #[test]
+    fn unsupported_algorithm() {
+        let mut h = Harness::new();
+        let eddsa = Value::Array(vec![
+            MapBuilder::new()
+                .insert("alg", -8)
+                .insert("type", "public-key")
+                .build(),
+            MapBuilder::new()
+                .insert("alg", -7)
+                .insert("type", "other")
+                .build(),
+        ]);
+        let mut entries = cbor::as_map(&make_credential_params(b"u").build())
+            .unwrap()
+            .entries()
+            .to_vec();
+        entries.retain(|(k, _)| *k != cbor::int(4));
+        entries.push((cbor::int(4), eddsa));
+        assert_eq!(
+            h.call(MC, Some(Value::Map(entries))),
+            Err(CtapError::UnsupportedAlgorithm)
+        );
+        // ES256 later in the list is found.
+        let mixed = Value::Array(vec![
+            MapBuilder::new()
+                .insert("alg", -257)
+                .insert("type", "public-key")
+                .build(),
+            MapBuilder::new()
+                .insert("alg", -7)
+                .insert("type", "public-key")
+                .build(),
+        ]);
+        let mut entries = cbor::as_map(&make_credential_params(b"u").build())
+            .unwrap()
+            .entries()
+            .to_vec();
+        entries.retain(|(k, _)| *k != cbor::int(4));
+        entries.push((cbor::int(4), mixed));
+        check_attestation(&h.call(MC, Some(Value::Map(entries))).unwrap());
+    }
+
+    #[test]
+    fn exclude_list() {
+        let mut h = Harness::new();
+        let existing = make(&mut h, make_credential_params(b"u"));
+        let excluded = make_credential_params(b"u").insert(
+            0x05,
+            Value::Array(vec![descriptor(b"unknown"), descriptor(&existing.id)]),
+        );
+        assert_eq!(
+            h.call(MC, Some(excluded.build())),
+            Err(CtapError::CredentialExcluded)
+        );
+        // Unknown IDs alone do not exclude.
+        make(
+            &mut h,
+            make_credential_params(b"u").insert(0x05, Value::Array(vec![descriptor(b"unknown")])),
+        );
+    }
+
+    #[test]
+    fn exclude_list_hides_uv_required_credentials_without_uv() {
+        let mut h = Harness::new();
+        let ext = MapBuilder::new().insert("credProtect", 3).build();
+        let protected = make(&mut h, make_credential_params(b"u").insert(0x06, ext));
+        let params = || {
+            make_credential_params(b"u").insert(0x05, Value::Array(vec![descriptor(&protected.id)]))
+        };
+        make(&mut h, params());
+        let token = h.pin_token(Permission::MC);
+        let with_uv = params()
+            .insert(0x08, pin_auth(&token, &CDH))
+            .insert(0x09, 2);
+        assert_eq!(
+            h.call(MC, Some(with_uv.build())),
+            Err(CtapError::CredentialExcluded)
+        );
+    }
+
+    #[test]
+    fn extension_outputs() {
+        let mut h = Harness::new();
+        h.update(|s| {
+            s.pin.min_length = 6;
+            s.pin.min_length_rp_ids = vec![TEST_RP.into()];
+        });
+        let ext = MapBuilder::new()
+            .insert("credProtect", 2)
+            .insert("hmac-secret", true)
+            .insert("credBlob", cbor::bytes(vec![7; 32]))
+            .insert("minPinLength", true)
+            .insert("unknown", 1)
+            .build();
+        let made = make(&mut h, make_credential_params(b"u").insert(0x06, ext));
+        let out = made
+            .auth_data
+            .extensions
+            .expect("ED flag and extension map");
+        let out = cbor::as_map(&out).unwrap();
+        assert_eq!(out.required("credProtect", cbor::as_uint), Ok(2));
+        assert_eq!(out.required("hmac-secret", cbor::as_bool), Ok(true));
+        assert_eq!(out.required("credBlob", cbor::as_bool), Ok(true));
+        assert_eq!(out.required("minPinLength", cbor::as_uint), Ok(6));
+        assert_eq!(out.entries().len(), 4);
+        // A blob over the limit is refused in the output, not with an error.
+        let ext = MapBuilder::new()
+            .insert("credBlob", cbor::bytes(vec![7; 33]))
+            .build();
+        let made = make(&mut h, make_credential_params(b"u").insert(0x06, ext));
+        let out = made.auth_data.extensions.unwrap();
+        assert_eq!(
+            cbor::as_map(&out)
+                .unwrap()
+                .required("credBlob", cbor::as_bool),
+            Ok(false)
+        );
+        // No extensions requested: no ED flag.
+        let made = make(&mut h, make_credential_params(b"u"));
+        assert!(made.auth_data.extensions.is_none());
+    }
+
+    #[test]
+    fn batch_attestation_when_provisioned() {
+        let mut h = Harness::new();
+        let batch_key = credential::CredentialKey::generate(&mut rand::rngs::OsRng);
+        let secret = batch_key.secret();
+        h.update(|s| {
+            s.device.attestation = Some(BatchAttestation {
+                private_key: secret,
+                certificate_der: vec![0x30, 0x03, 0x02, 0x01, 0x01],
+            })
+        });
+        let response = h
+            .call(MC, Some(make_credential_params(b"u").build()))
+            .unwrap();
+        let map = cbor::as_map(&response).unwrap();
+        let raw = map.required(0x02u64, cbor::as_bytes).unwrap();
+        let statement = map.required(0x03u64, cbor::as_map).unwrap();
+        verify_signature(
+            &batch_key.public_key(),
+            raw,
+            statement.required("sig", cbor::as_bytes).unwrap(),
+        );
+        assert_eq!(statement.required("x5c", cbor::as_array).unwrap().len(), 1);
+    }
+
+    #[test]
+    fn builtin_uv_makes_owned_credentials() {
+        let mut h = Harness::new();
+        let palm = FakePalm::default();
+        h.auth.set_builtin_uv(Box::new(palm.clone()));
+        palm.present(Some(b"person-a"));
+        let uv =
+            || make_credential_params(b"a").insert(0x07, options(&[("rk", true), ("uv", true)]));
+        let made = make(&mut h, uv());
+        assert_eq!(made.auth_data.flags, 0x45);
+        assert_eq!(
+            h.state().credentials[0].owner.as_deref(),
+            Some(&b"person-a"[..])
+        );
+        // Non-discoverable: the owner travels inside the wrapped ID.
+        let made = make(
+            &mut h,
+            make_credential_params(b"a").insert(0x07, options(&[("uv", true)])),
+        );
+        let opened = credential::unwrap(
+            &h.state().device.credential_wrap_key,
+            &rp_id_hash(TEST_RP),
+            &made.id,
+        )
+        .unwrap();
+        assert_eq!(opened.owner.as_deref(), Some(&b"person-a"[..]));
+        // No match: the UV error comes back.
+        palm.present(None);
+        assert_eq!(h.call(MC, Some(uv().build())), Err(CtapError::UvInvalid));
+    }
+
+    #[test]
+    fn presence_refused() {
+        let mut h = Harness::with_presence(Box::new(NoTouch));
+        assert_eq!(
+            h.call(MC, Some(make_credential_params(b"u").build())),
+            Err(CtapError::OperationDenied)
+        );
+    }
+}

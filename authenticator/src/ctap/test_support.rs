@@ -14,7 +14,7 @@ use super::user::{AutoApprove, BuiltInUv, NoInteraction, VerifiedUser};
 use super::{Authenticator, Config, CtapError, Interaction, UserPresence};
 use crate::store::{MasterKey, State, Store};
 
-pub const RP_ID: &str = "example.com";
+pub const TEST_RP: &str = "example.com";
 pub const CDH: [u8; 32] = [0xCD; 32];
 
 pub struct Harness {
@@ -102,9 +102,14 @@ fn ctap_error(status: u8) -> CtapError {
         UserActionTimeout,
         NotAllowed,
         PinInvalid,
+        PinBlocked,
         PinAuthInvalid,
+        PinAuthBlocked,
         PinNotSet,
         PinRequired,
+        PinPolicyViolation,
+        InvalidSubcommand,
+        UnauthorizedPermission,
         RequestTooLarge,
         IntegrityFailure,
         UvInvalid,
@@ -122,7 +127,7 @@ pub fn pin_auth(token: &[u8], message: &[u8]) -> Value {
 
 pub fn rp() -> Value {
     MapBuilder::new()
-        .insert("id", RP_ID)
+        .insert("id", TEST_RP)
         .insert("name", "Example")
         .build()
 }
@@ -149,7 +154,7 @@ pub fn descriptor(id: &[u8]) -> Value {
         .build()
 }
 
-/// A makeCredential parameter map for RP_ID with the required members.
+/// A makeCredential parameter map for TEST_RP with the required members.
 pub fn make_credential_params(user_id: &[u8]) -> MapBuilder {
     MapBuilder::new()
         .insert(0x01, cbor::bytes(CDH.to_vec()))
@@ -160,7 +165,7 @@ pub fn make_credential_params(user_id: &[u8]) -> MapBuilder {
 
 pub fn get_assertion_params() -> MapBuilder {
     MapBuilder::new()
-        .insert(0x01, RP_ID)
+        .insert(0x01, TEST_RP)
         .insert(0x02, cbor::bytes(CDH.to_vec()))
 }
 
