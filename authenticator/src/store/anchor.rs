@@ -1,4 +1,5 @@
-//! Rollback anchor: the newest state generation, sealed, kept next to the master key.
+//! Rollback anchor: the newest state generation (and its counter ceiling), sealed, kept next
+//! to the master key.
 //!
 //! Every state write carries a generation number (+1 per write, in the authenticated header).
 //! After the state is durably written, the anchor is raised to that generation. On open, a
@@ -7,6 +8,9 @@
 //! or power loss before the anchor reached the disk) but never lead it, so a lagging anchor
 //! only narrows the check and never produces a false tamper; for the same reason it is
 //! written without fsync.
+//!
+//! The anchor also carries the signature-counter ceiling of that generation, so a device whose
+//! state file was deleted, or reset after a tamper, keeps counting upwards.
 //!
 //! Limit: the anchor protects against whoever can write the state folder but not the key's
 //! home. Someone who controls both holds the master key anyway.
@@ -19,6 +23,13 @@ use super::atomic::{self, Durability};
 use super::error::{IntegrityError, StoreError};
 use super::master_key::MasterKey;
 use super::sealed::{self, Kind};
+
+/// What the anchor remembers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Anchored {
+    pub(crate) generation: u64,
+    pub(crate) counter_ceiling: u32,
+}
 
 /// Where a key's anchor is stored.
 pub(crate) enum AnchorHome {
@@ -37,7 +48,7 @@ impl std::fmt::Debug for AnchorHome {
 
 impl AnchorHome {
     /// The anchored generation, `None` when no anchor was ever written.
-    pub(crate) fn read(&self, key: &MasterKey) -> Result<Option<u64>, StoreError> {
+    pub(crate) fn read(&self, key: &MasterKey) -> Result<Option<Anchored>, StoreError> {
         let bytes = match self {
             AnchorHome::File(path) => {
                 atomic::read_optional(path).map_err(|e| StoreError::io(path, e))?
@@ -55,15 +66,28 @@ impl AnchorHome {
         match bytes {
             None => Ok(None),
             Some(bytes) => {
-                let (generation, _) = sealed::open(key, Kind::Anchor, &bytes)?;
-                Ok(Some(generation))
+                let (generation, plain) = sealed::open(key, Kind::Anchor, &bytes)?;
+                let ceiling: [u8; 4] = plain
+                    .as_slice()
+                    .try_into()
+                    .map_err(|_| IntegrityError::Malformed)?;
+                Ok(Some(Anchored {
+                    generation,
+                    counter_ceiling: u32::from_be_bytes(ceiling),
+                }))
             }
         }
     }
 
-    /// Raise the anchor to `generation`.
-    pub(crate) fn write(&self, key: &MasterKey, generation: u64) -> Result<(), StoreError> {
-        let bytes = sealed::seal(key, Kind::Anchor, generation, &[], &mut rand::rngs::OsRng);
+    /// Raise the anchor to `anchored`.
+    pub(crate) fn write(&self, key: &MasterKey, anchored: Anchored) -> Result<(), StoreError> {
+        let bytes = sealed::seal(
+            key,
+            Kind::Anchor,
+            anchored.generation,
+            &anchored.counter_ceiling.to_be_bytes(),
+            &mut rand::rngs::OsRng,
+        );
         match self {
             AnchorHome::File(path) => {
                 let dir = path.parent().unwrap_or(std::path::Path::new("."));
@@ -84,11 +108,11 @@ impl AnchorHome {
 }
 
 /// Check a state of `generation` against the anchor.
-pub(crate) fn check(anchor: Option<u64>, generation: u64) -> Result<(), IntegrityError> {
+pub(crate) fn check(anchor: Option<Anchored>, generation: u64) -> Result<(), IntegrityError> {
     match anchor {
-        Some(anchor) if generation < anchor => Err(IntegrityError::RolledBack {
+        Some(anchor) if generation < anchor.generation => Err(IntegrityError::RolledBack {
             found: generation,
-            anchor,
+            anchor: anchor.generation,
         }),
         _ => Ok(()),
     }

@@ -79,26 +79,36 @@ fn crash_kills_never_lose_acknowledged_work() {
             .spawn()
             .unwrap();
         let stdout = child.stdout.take().unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
         let reader = std::thread::spawn(move || {
-            BufReader::new(stdout)
-                .lines()
-                .map_while(Result::ok)
-                .collect::<Vec<String>>()
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                // libtest prints "test ... " before the first ack on the same line.
+                if let Some(i) = line.find("ack ") {
+                    let _ = tx.send(line[i + 4..].to_owned());
+                }
+            }
         });
-        std::thread::sleep(Duration::from_micros(rng.gen_range(0..40_000)));
+        let mut acks = Vec::new();
+        if round % 2 == 0 {
+            // Anywhere, start-up and opening included.
+            std::thread::sleep(Duration::from_micros(rng.gen_range(0..40_000)));
+        } else {
+            // Surely mid-work: after the first acknowledgement.
+            acks.push(rx.recv_timeout(Duration::from_secs(30)).unwrap());
+            std::thread::sleep(Duration::from_micros(rng.gen_range(0..20_000)));
+        }
         child.kill().unwrap(); // SIGKILL
         let status = child.wait().unwrap();
         assert!(
             !status.success(),
             "round {round}: the child must die, not finish"
         );
-        let lines = reader.join().unwrap();
-        let mut acked_here = 0;
-        // libtest prints "test ... " before the first ack on the same line: find the tag.
-        let acks = lines
-            .iter()
-            .filter_map(|l| l.find("ack ").map(|i| &l[i + 4..]));
-        for line in acks {
+        reader.join().unwrap();
+        acks.extend(rx.try_iter());
+        if !acks.is_empty() {
+            kills_mid_work += 1;
+        }
+        for line in &acks {
             if let Some(v) = line.strip_prefix("C ") {
                 let v: u32 = v.parse().unwrap();
                 assert!(
@@ -107,16 +117,11 @@ fn crash_kills_never_lose_acknowledged_work() {
                 );
                 last_counter = v;
                 counters_seen += 1;
-                acked_here += 1;
             } else if let Some(n) = line.strip_prefix("U ") {
                 let n: u64 = n.parse().unwrap();
                 assert_eq!(n, last_update + 1, "round {round}: updates are sequential");
                 last_update = n;
-                acked_here += 1;
             }
-        }
-        if acked_here > 0 {
-            kills_mid_work += 1;
         }
         let store = Store::open_with(&dir, &KeySource::File(key.clone()))
             .unwrap_or_else(|e| panic!("round {round}: state does not open after kill: {e}"));

@@ -53,6 +53,8 @@ use sealed::Kind;
 /// Name of the sealed state inside the state folder.
 pub const STATE_FILE: &str = "state.sealed";
 const LOCK_FILE: &str = ".lock";
+/// Where [`Store::open_for_reset`] keeps a state that failed verification.
+pub const TAMPERED_FILE: &str = "state.tampered";
 /// Retries (10 ms apart) before a locked folder counts as in use.
 const LOCK_ATTEMPTS: u32 = 50;
 /// Signature-counter values reserved per durable write.
@@ -111,12 +113,7 @@ impl Store {
 
     /// Open the state in `dir`, creating a factory-fresh device when it holds no sealed state.
     pub fn open(dir: &Path, key: MasterKey) -> Result<Store, StoreError> {
-        std::fs::DirBuilder::new()
-            .recursive(true)
-            .mode(0o700)
-            .create(dir)
-            .map_err(|e| StoreError::io(dir, e))?;
-        let lock = lock_dir(dir)?;
+        let lock = prepare_dir(dir)?;
         let anchored = match key.anchor() {
             Some(home) => home.read(&key)?,
             None => None,
@@ -124,26 +121,13 @@ impl Store {
         let path = dir.join(STATE_FILE);
         let existing = atomic::read_optional(&path).map_err(|e| StoreError::io(&path, e))?;
         let Some(bytes) = existing else {
-            if let Some(generation) = anchored.filter(|g| *g > 0) {
+            if anchored.is_some_and(|a| a.generation > 0) {
                 tracing::warn!(
-                    generation,
                     "no sealed state in the folder although state was written before: \
                      starting as a factory-fresh device"
                 );
             }
-            let mut store = Store {
-                dir: dir.to_path_buf(),
-                state: State::fresh(&mut rand::rngs::OsRng),
-                generation: anchored.unwrap_or(0),
-                counter_ceiling: FIRST_COUNTER,
-                counter_next: FIRST_COUNTER,
-                counter_block: NonZeroU32::new(DEFAULT_COUNTER_BLOCK).expect("non-zero"),
-                key,
-                _lock: lock,
-            };
-            store.persist(None, FIRST_COUNTER)?;
-            tracing::info!(dir = %dir.display(), "factory-fresh state created");
-            return Ok(store);
+            return Store::create_fresh(dir, key, lock, anchored);
         };
         let (generation, plaintext) = sealed::open(&key, Kind::State, &bytes)?;
         anchor::check(anchored, generation)?;
@@ -162,9 +146,59 @@ impl Store {
             counter_block: NonZeroU32::new(DEFAULT_COUNTER_BLOCK).expect("non-zero"),
             _lock: lock,
         };
-        if anchored.is_some_and(|a| a < generation) {
+        if anchored.is_some_and(|a| a.generation < generation) {
             store.raise_anchor();
         }
+        Ok(store)
+    }
+
+    /// authenticatorReset on a device whose state failed to open with
+    /// [`StoreError::Integrity`]: the only way out of the tampered mode, and only on the
+    /// user's explicit request. The unverifiable file is kept aside as `state.tampered` (for
+    /// inspection, never read back) and a factory-fresh state is written. Signature counters
+    /// resume from the rollback anchor when it is intact; otherwise they may restart, which is
+    /// harmless because the reset also retires every old credential.
+    pub fn open_for_reset(dir: &Path, key: MasterKey) -> Result<Store, StoreError> {
+        let lock = prepare_dir(dir)?;
+        let anchored = match key.anchor().map(|home| home.read(&key)) {
+            Some(Ok(anchored)) => anchored,
+            Some(Err(err)) => {
+                tracing::warn!(%err, "rollback anchor unusable: counters restart after reset");
+                None
+            }
+            None => None,
+        };
+        let path = dir.join(STATE_FILE);
+        if path.exists() {
+            let aside = dir.join(TAMPERED_FILE);
+            std::fs::rename(&path, &aside)
+                .and_then(|()| atomic::sync_dir(dir))
+                .map_err(|e| StoreError::io(&aside, e))?;
+            tracing::warn!(path = %aside.display(), "unverifiable state moved aside by reset");
+        }
+        Store::create_fresh(dir, key, lock, anchored)
+    }
+
+    /// Write a factory-fresh state, continuing generation and counter from the anchor.
+    fn create_fresh(
+        dir: &Path,
+        key: MasterKey,
+        lock: File,
+        anchored: Option<anchor::Anchored>,
+    ) -> Result<Store, StoreError> {
+        let ceiling = anchored.map_or(FIRST_COUNTER, |a| a.counter_ceiling.max(FIRST_COUNTER));
+        let mut store = Store {
+            dir: dir.to_path_buf(),
+            state: State::fresh(&mut rand::rngs::OsRng),
+            generation: anchored.map_or(0, |a| a.generation),
+            counter_ceiling: ceiling,
+            counter_next: ceiling,
+            counter_block: NonZeroU32::new(DEFAULT_COUNTER_BLOCK).expect("non-zero"),
+            key,
+            _lock: lock,
+        };
+        store.persist(None, ceiling)?;
+        tracing::info!(dir = %dir.display(), "factory-fresh state created");
         Ok(store)
     }
 
@@ -255,11 +289,25 @@ impl Store {
     /// failure here is logged rather than failing a write that already reached the disk.
     fn raise_anchor(&self) {
         if let Some(home) = self.key.anchor() {
-            if let Err(err) = home.write(&self.key, self.generation) {
+            let anchored = anchor::Anchored {
+                generation: self.generation,
+                counter_ceiling: self.counter_ceiling,
+            };
+            if let Err(err) = home.write(&self.key, anchored) {
                 tracing::warn!(%err, "could not raise the rollback anchor");
             }
         }
     }
+}
+
+/// Create the folder (0700) and lock it.
+fn prepare_dir(dir: &Path) -> Result<File, StoreError> {
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .map_err(|e| StoreError::io(dir, e))?;
+    lock_dir(dir)
 }
 
 /// Take an exclusive lock on the folder so two processes never interleave writes or hand out

@@ -267,10 +267,19 @@ fn a_tampered_anchor_is_tamper_and_a_lagging_one_is_raised() {
     let generation = dev.open().unwrap().generation();
     let key = MasterKey::load(&dev.source(), &dev.dir).unwrap();
     let home = key.anchor().unwrap();
-    home.write(&key, generation - 1).unwrap();
+    let lagging = home.read(&key).unwrap().unwrap();
+    assert_eq!(lagging.generation, generation);
+    home.write(
+        &key,
+        anchor::Anchored {
+            generation: generation - 1,
+            ..lagging
+        },
+    )
+    .unwrap();
     let store = dev.open().unwrap();
     assert_eq!(store.generation(), generation);
-    assert_eq!(home.read(&key).unwrap(), Some(generation));
+    assert_eq!(home.read(&key).unwrap(), Some(lagging));
 }
 
 #[test]
@@ -283,15 +292,39 @@ fn a_future_state_version_is_rejected() {
 }
 
 #[test]
-fn deleting_the_state_starts_a_fresh_device_with_a_higher_generation() {
+fn deleting_the_state_starts_a_fresh_device_that_keeps_counting_up() {
     let (dev, _) = sealed_device();
-    let before = Store::open(&dev.dir, MasterKey::load(&dev.source(), &dev.dir).unwrap())
-        .unwrap()
-        .generation();
+    let mut store = dev.open().unwrap();
+    let counter = store.next_signature_counter().unwrap();
+    let before = store.generation();
+    drop(store);
     std::fs::remove_file(dev.state_file()).unwrap();
-    let store = dev.open().unwrap();
+    let mut store = dev.open().unwrap();
     assert!(store.state().credentials.is_empty());
     assert!(store.generation() > before);
+    assert!(store.next_signature_counter().unwrap() > counter);
+}
+
+#[test]
+fn reset_after_tamper_keeps_the_bad_file_aside_and_counters_rising() {
+    let dev = Device::new();
+    let mut store = dev.open().unwrap();
+    store.update(|s| s.credentials.push(credential(1))).unwrap();
+    let counter = store.next_signature_counter().unwrap();
+    drop(store);
+    let mut bad = std::fs::read(dev.state_file()).unwrap();
+    bad[40] ^= 0x80;
+    std::fs::write(dev.state_file(), &bad).unwrap();
+    integrity(dev.open());
+
+    let key = MasterKey::load(&dev.source(), &dev.dir).unwrap();
+    let mut store = Store::open_for_reset(&dev.dir, key).unwrap();
+    assert!(store.state().credentials.is_empty());
+    assert!(store.next_signature_counter().unwrap() > counter);
+    assert_eq!(std::fs::read(dev.dir.join(TAMPERED_FILE)).unwrap(), bad);
+    drop(store);
+    let store = dev.open().unwrap();
+    assert!(store.state().credentials.is_empty());
 }
 
 /// Median latency of `update` and `next_signature_counter` on this disk. Run with
