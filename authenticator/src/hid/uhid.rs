@@ -139,7 +139,8 @@ pub fn encode_create2(id: &DeviceIdentity, descriptor: &[u8]) -> io::Result<Even
     ev[offset::CREATE2_NAME..offset::CREATE2_NAME + name.len()].copy_from_slice(name);
     let phys = b"palmkey/uhid";
     ev[offset::CREATE2_PHYS..offset::CREATE2_PHYS + phys.len()].copy_from_slice(phys);
-    debug_assert!(offset::CREATE2_UNIQ > offset::CREATE2_PHYS); // uniq stays empty
+    // No serial number (uniq): a simulator has no stable identity to announce.
+    ev[offset::CREATE2_UNIQ..offset::CREATE2_RD_SIZE].fill(0);
     put_u16(
         &mut ev[..],
         offset::CREATE2_RD_SIZE,
@@ -389,7 +390,9 @@ mod tests {
         assert_eq!(get_u32(&ev[..], 0), 11);
         assert_eq!(&ev[4..12], b"palmkey\0");
         assert_eq!(&ev[132..145], b"palmkey/uhid\0");
-        assert!(ev[196..260].iter().all(|&b| b == 0), "uniq empty");
+        let uniq = offset::CREATE2_UNIQ;
+        assert_eq!(uniq, 196);
+        assert!(ev[uniq..uniq + 64].iter().all(|&b| b == 0), "uniq empty");
         assert_eq!(get_u16(&ev[..], 260), 34);
         assert_eq!(get_u16(&ev[..], 262), 0x03);
         assert_eq!(get_u32(&ev[..], 264), 0x1209);
