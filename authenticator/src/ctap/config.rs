@@ -177,3 +177,215 @@ impl AuthenticatorConfig<'_> {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use ciborium::Value;
+
+    use super::*;
+    use crate::ctap::cbor::{self, bytes, MapBuilder};
+    use crate::ctap::pin::testing::{command, field, Platform};
+    use crate::ctap::pin::PinProtocol;
+    use crate::ctap::test_support::Harness;
+
+    const PIN: &str = "1234";
+
+    fn config(
+        h: &mut Harness,
+        sub: u8,
+        sub_params: Option<Value>,
+        token: Option<(Platform, &[u8])>,
+    ) -> Result<Value, CtapError> {
+        let mut request = MapBuilder::new().insert(1, sub);
+        let mut message = vec![0xff; 32];
+        message.extend([0x0d, sub]);
+        if let Some(p) = sub_params {
+            message.extend(cbor::encode(p.clone()));
+            request = request.insert(2, p);
+        }
+        if let Some((platform, token)) = token {
+            request = request
+                .insert(3, platform.protocol.version())
+                .insert(4, bytes(platform.auth(token, &message)));
+        }
+        command(&mut h.auth, 0x0d, request)
+    }
+
+    fn info(h: &mut Harness) -> Value {
+        command(&mut h.auth, 0x04, MapBuilder::new()).unwrap()
+    }
+
+    fn option(info: &Value, name: &str) -> Option<bool> {
+        field(info, 4)
+            .as_map()
+            .unwrap()
+            .iter()
+            .find(|(k, _)| k.as_text() == Some(name))
+            .and_then(|(_, v)| v.as_bool())
+    }
+
+    fn min_pin(info: &Value) -> (i128, bool) {
+        (
+            i128::from(field(info, 0x0d).as_integer().unwrap()),
+            field(info, 0x0c).as_bool().unwrap(),
+        )
+    }
+
+    fn min_length(n: u64) -> Option<Value> {
+        Some(MapBuilder::new().insert(1, n).build())
+    }
+
+    #[test]
+    fn unprotected_device_configures_without_a_token() {
+        let mut h = Harness::new();
+        assert_eq!(option(&info(&mut h), "alwaysUv"), Some(false));
+        config(&mut h, 0x02, None, None).unwrap();
+        let info = info(&mut h);
+        assert_eq!(option(&info, "alwaysUv"), Some(true));
+        assert_eq!(option(&info, "makeCredUvNotRqd"), Some(false));
+        // alwaysUv itself protects the configuration now.
+        assert_eq!(
+            config(&mut h, 0x02, None, None),
+            Err(CtapError::PinRequired)
+        );
+    }
+
+    #[test]
+    fn a_pin_requires_an_acfg_token() {
+        for protocol in PinProtocol::ALL {
+            let p = Platform::new(protocol);
+            let mut h = Harness::new();
+            p.set_pin(&mut h.auth, PIN).unwrap();
+            assert_eq!(
+                config(&mut h, 0x02, None, None),
+                Err(CtapError::PinRequired)
+            );
+            let cm = p.get_token(&mut h.auth, PIN, Permission::CM, None).unwrap();
+            assert_eq!(
+                config(&mut h, 0x02, None, Some((p, &cm))),
+                Err(CtapError::PinAuthInvalid)
+            );
+            let token = p
+                .get_token(&mut h.auth, PIN, Permission::ACFG, None)
+                .unwrap();
+            // MAC over the subcommand alone (without the 0xff prefix and command byte) fails.
+            let unprefixed = MapBuilder::new()
+                .insert(1, 2)
+                .insert(3, protocol.version())
+                .insert(4, bytes(p.auth(&token, &[2])));
+            assert_eq!(
+                command(&mut h.auth, 0x0d, unprefixed),
+                Err(CtapError::PinAuthInvalid)
+            );
+            let no_protocol = MapBuilder::new().insert(1, 2).insert(4, bytes(vec![0; 32]));
+            assert_eq!(
+                command(&mut h.auth, 0x0d, no_protocol),
+                Err(CtapError::MissingParameter)
+            );
+            assert_eq!(option(&info(&mut h), "alwaysUv"), Some(false));
+            config(&mut h, 0x02, None, Some((p, &token))).unwrap();
+            assert_eq!(option(&info(&mut h), "alwaysUv"), Some(true));
+            config(&mut h, 0x02, None, Some((p, &token))).unwrap();
+            assert_eq!(option(&info(&mut h), "alwaysUv"), Some(false));
+        }
+    }
+
+    #[test]
+    fn raising_the_minimum_forces_a_pin_change() {
+        for protocol in PinProtocol::ALL {
+            let p = Platform::new(protocol);
+            let mut h = Harness::new();
+            p.set_pin(&mut h.auth, PIN).unwrap();
+            assert_eq!(min_pin(&info(&mut h)), (4, false));
+            let token = p
+                .get_token(&mut h.auth, PIN, Permission::ACFG, None)
+                .unwrap();
+            let params = MapBuilder::new()
+                .insert(1, 6)
+                .insert(2, Value::Array(vec!["a.example".into()]))
+                .build();
+            config(&mut h, 0x03, Some(params), Some((p, &token))).unwrap();
+            assert_eq!(min_pin(&info(&mut h)), (6, true));
+            assert_eq!(h.state().pin.min_length_rp_ids, ["a.example"]);
+            assert_eq!(
+                p.get_pin_token(&mut h.auth, PIN),
+                Err(CtapError::PinPolicyViolation)
+            );
+            // The minimum never goes down.
+            assert_eq!(
+                config(&mut h, 0x03, min_length(5), Some((p, &token))),
+                Err(CtapError::PinPolicyViolation)
+            );
+            assert_eq!(
+                p.change_pin(&mut h.auth, PIN, "12345"),
+                Err(CtapError::PinPolicyViolation)
+            );
+            p.change_pin(&mut h.auth, PIN, "123456").unwrap();
+            assert_eq!(min_pin(&info(&mut h)), (6, false));
+            p.get_pin_token(&mut h.auth, "123456").unwrap();
+        }
+    }
+
+    #[test]
+    fn force_change_pin_and_limits() {
+        let p = Platform::new(PinProtocol::Two);
+        let mut h = Harness::new();
+        // Without a PIN there is nothing to change.
+        let force = MapBuilder::new().insert(3, true).build();
+        assert_eq!(
+            config(&mut h, 0x03, Some(force.clone()), None),
+            Err(CtapError::PinNotSet)
+        );
+        // Raising the minimum without a PIN forces nothing.
+        config(&mut h, 0x03, min_length(5), None).unwrap();
+        assert_eq!(min_pin(&info(&mut h)), (5, false));
+        assert_eq!(
+            p.set_pin(&mut h.auth, PIN),
+            Err(CtapError::PinPolicyViolation)
+        );
+        p.set_pin(&mut h.auth, "12345").unwrap();
+        let token = p
+            .get_token(&mut h.auth, "12345", Permission::ACFG, None)
+            .unwrap();
+        let too_many = MapBuilder::new()
+            .insert(
+                2,
+                Value::Array((0..9).map(|i| format!("rp{i}.example").into()).collect()),
+            )
+            .build();
+        assert_eq!(
+            config(&mut h, 0x03, Some(too_many), Some((p, &token))),
+            Err(CtapError::KeyStoreFull)
+        );
+        assert_eq!(
+            config(&mut h, 0x03, min_length(64), Some((p, &token))),
+            Err(CtapError::PinPolicyViolation)
+        );
+        config(&mut h, 0x03, Some(force), Some((p, &token))).unwrap();
+        assert_eq!(min_pin(&info(&mut h)), (5, true));
+        assert_eq!(h.state().pin.min_length, 5);
+    }
+
+    #[test]
+    fn unsupported_subcommands() {
+        let mut h = Harness::new();
+        // enableEnterpriseAttestation: no enterprise attestation on this device.
+        assert_eq!(
+            config(&mut h, 0x01, None, None),
+            Err(CtapError::InvalidSubcommand)
+        );
+        assert_eq!(
+            config(&mut h, 0xff, None, None),
+            Err(CtapError::InvalidSubcommand)
+        );
+        assert_eq!(
+            command(
+                &mut h.auth,
+                0x0d,
+                MapBuilder::new().insert(2, MapBuilder::new().build())
+            ),
+            Err(CtapError::MissingParameter)
+        );
+        assert_eq!(option(&info(&mut h), "ep"), None);
+    }
+}

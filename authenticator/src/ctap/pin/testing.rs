@@ -8,6 +8,7 @@ use super::client_pin::{client_pin, pad_pin, pin_hash};
 use super::{Permission, PinProtocol, PinUv, SharedSecret};
 use crate::ctap::cbor::{bytes, MapBuilder, Params};
 use crate::ctap::cose::{CoseAlgorithm, CoseKey};
+use crate::ctap::test_support::status_and_body;
 use crate::ctap::user::NoInteraction;
 use crate::ctap::{Authenticator, CtapError};
 use crate::store::{MasterKey, Store};
@@ -59,7 +60,7 @@ impl Target for Authenticator {
     }
 }
 
-/// Send one CTAP2 command through [`Authenticator::process`] and split the status byte off.
+/// Send one CTAP2 command through [`Authenticator::process`], as a transport would.
 pub(crate) fn command(
     auth: &mut Authenticator,
     cmd: u8,
@@ -69,43 +70,7 @@ pub(crate) fn command(
     if !request.is_empty() {
         message.extend(request.encode());
     }
-    let response = auth.process(&message, &NoInteraction);
-    let (&status, payload) = response.split_first().expect("status byte");
-    if status == 0 {
-        Ok(decode(payload))
-    } else {
-        Err(status_error(status))
-    }
-}
-
-/// The status codes these tests expect, by value.
-fn status_error(status: u8) -> CtapError {
-    use CtapError::*;
-    [
-        InvalidCommand,
-        InvalidParameter,
-        InvalidLength,
-        CborUnexpectedType,
-        InvalidCbor,
-        MissingParameter,
-        KeyStoreFull,
-        NotAllowed,
-        NoCredentials,
-        PinInvalid,
-        PinBlocked,
-        PinAuthInvalid,
-        PinAuthBlocked,
-        PinNotSet,
-        PinRequired,
-        PinPolicyViolation,
-        InvalidSubcommand,
-        UnauthorizedPermission,
-        IntegrityFailure,
-        Other,
-    ]
-    .into_iter()
-    .find(|e| *e as u8 == status)
-    .unwrap_or_else(|| panic!("unexpected status 0x{status:02x}"))
+    status_and_body(&auth.process(&message, &NoInteraction))
 }
 
 /// Decode a response payload (empty → `Null`).
