@@ -148,6 +148,7 @@ pub fn handle(auth: &mut Authenticator, params: &[u8], io: &dyn Interaction) -> 
         credentials.len() + 1
     };
     let response = assertion(auth, &context, &first, (total > 1).then_some(total))?;
+    verification::report_success(auth, req.rp_id, &verified);
     if total > 1 {
         auth.next_assertion = Some(NextAssertion {
             context,

@@ -83,3 +83,110 @@ pub fn info(auth: &Authenticator) -> Value {
         .insert_opt(0x14, remaining.map(|r| r as u64))
         .build()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ctap::test_support::*;
+
+    #[test]
+    fn info_reflects_configuration_and_state() {
+        let mut h = Harness::new();
+        let info = h.call(0x04, None).unwrap();
+        let map = cbor::as_map(&info).unwrap();
+        let texts = |key: u64| -> Vec<String> {
+            map.required(key, cbor::as_array)
+                .unwrap()
+                .iter()
+                .map(|v| cbor::as_text(v).unwrap().to_owned())
+                .collect()
+        };
+        assert_eq!(texts(0x01), ["FIDO_2_0", "FIDO_2_1"]);
+        assert_eq!(
+            texts(0x02),
+            ["credProtect", "hmac-secret", "credBlob", "minPinLength"]
+        );
+        assert_eq!(
+            map.required(0x03u64, cbor::as_bytes),
+            Ok(&crate::ctap::AAGUID[..])
+        );
+        let options = map.required(0x04u64, cbor::as_map).unwrap();
+        for (name, value) in [
+            ("rk", true),
+            ("up", true),
+            ("plat", false),
+            ("clientPin", false),
+            ("pinUvAuthToken", true),
+            ("credMgmt", true),
+            ("setMinPINLength", true),
+            ("makeCredUvNotRqd", true),
+            ("alwaysUv", false),
+            ("authnrCfg", true),
+        ] {
+            assert_eq!(options.required(name, cbor::as_bool), Ok(value), "{name}");
+        }
+        assert!(options.get("uv").is_none(), "no built-in UV yet");
+        assert!(options.get("bioEnroll").is_none());
+        assert_eq!(map.required(0x05u64, cbor::as_uint), Ok(7609));
+        let protocols: Vec<u64> = map
+            .required(0x06u64, cbor::as_array)
+            .unwrap()
+            .iter()
+            .map(|v| cbor::as_uint(v).unwrap())
+            .collect();
+        assert_eq!(protocols, [2, 1]);
+        assert_eq!(
+            map.required(0x08u64, cbor::as_uint),
+            Ok(MAX_ID_LENGTH as u64)
+        );
+        assert_eq!(texts(0x09), ["usb"]);
+        let alg = cbor::as_map(&map.required(0x0Au64, cbor::as_array).unwrap()[0]).unwrap();
+        assert_eq!(alg.required("alg", cbor::as_int), Ok(-7));
+        assert_eq!(map.required(0x0Cu64, cbor::as_bool), Ok(false));
+        assert_eq!(map.required(0x0Du64, cbor::as_uint), Ok(4));
+        assert_eq!(map.required(0x0Fu64, cbor::as_uint), Ok(32));
+        assert_eq!(map.required(0x14u64, cbor::as_uint), Ok(1000));
+
+        // State changes show up.
+        make(
+            &mut h,
+            make_credential_params(b"u").insert(0x07, options_rk()),
+        );
+        h.update(|s| {
+            s.pin.pin_hash = Some([1; 16]);
+            s.config.always_uv = true;
+        });
+        let info = h.call(0x04, None).unwrap();
+        let map = cbor::as_map(&info).unwrap();
+        let options = map.required(0x04u64, cbor::as_map).unwrap();
+        assert_eq!(options.required("clientPin", cbor::as_bool), Ok(true));
+        assert_eq!(options.required("alwaysUv", cbor::as_bool), Ok(true));
+        assert_eq!(
+            options.required("makeCredUvNotRqd", cbor::as_bool),
+            Ok(false)
+        );
+        assert_eq!(map.required(0x14u64, cbor::as_uint), Ok(999));
+    }
+
+    fn options_rk() -> Value {
+        options(&[("rk", true)])
+    }
+
+    #[test]
+    fn builtin_uv_appears_in_options() {
+        let mut h = Harness::new();
+        h.auth.set_builtin_uv(Box::new(FakePalm::default()));
+        let info = h.call(0x04, None).unwrap();
+        let options = cbor::as_map(&info)
+            .unwrap()
+            .required(0x04u64, cbor::as_map)
+            .unwrap();
+        assert_eq!(options.required("uv", cbor::as_bool), Ok(true));
+    }
+
+    #[test]
+    fn get_info_takes_no_parameters() {
+        let mut h = Harness::new();
+        assert_eq!(h.raw(&[0x04, 0xa0]), Err(CtapError::InvalidLength));
+    }
+}

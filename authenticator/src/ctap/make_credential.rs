@@ -144,6 +144,7 @@ pub fn handle(auth: &mut Authenticator, params: &[u8], io: &dyn Interaction) -> 
         batch.as_ref(),
     )?;
     tracing::debug!(rp = %req.rp.id, discoverable = rk, "credential created");
+    verification::report_success(auth, &req.rp.id, &verified);
     Ok(MapBuilder::new()
         .insert(0x01, attestation::FORMAT)
         .insert(0x02, cbor::bytes(auth_data))

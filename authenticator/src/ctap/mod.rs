@@ -33,6 +33,7 @@ pub use user::{
     AutoApprove, BuiltInUv, Interaction, KeepaliveStatus, NoInteraction, UserPresence, VerifiedUser,
 };
 
+use crate::events::{DeviceEvent, EventSink};
 use crate::store::{Store, StoreError};
 use get_assertion::NextAssertion;
 use pin::PinUv;
@@ -115,6 +116,8 @@ pub struct Authenticator {
     /// credentialManagement's enumerateRPs / enumerateCredentials progress.
     pub(crate) cred_enumeration: credential_management::Enumeration,
     pub(crate) config: Config,
+    /// Where operator events go (tamper, reset, authentications); disabled by default.
+    pub(crate) events: EventSink,
     powered_at: Instant,
 }
 
@@ -138,6 +141,7 @@ impl Authenticator {
             next_assertion: None,
             cred_enumeration: Default::default(),
             config,
+            events: EventSink::disabled(),
             powered_at: Instant::now(),
         }
     }
@@ -165,8 +169,21 @@ impl Authenticator {
             next_assertion: None,
             cred_enumeration: Default::default(),
             config,
+            events: EventSink::disabled(),
             powered_at: Instant::now(),
         }
+    }
+
+    /// Send operator events to `sink`. A device that came up disabled reports its tamper
+    /// state here, since this is the first moment it has somewhere to report it.
+    pub fn with_events(mut self, sink: EventSink) -> Self {
+        if let Device::Disabled(disabled) = &self.device {
+            sink.emit(DeviceEvent::Tamper {
+                reason: disabled.reason.clone(),
+            });
+        }
+        self.events = sink;
+        self
     }
 
     /// Plug in a built-in user-verification method (the palm).
@@ -275,5 +292,128 @@ pub(crate) fn storage_error(error: StoreError) -> CtapError {
         StoreError::Integrity(_) => CtapError::IntegrityFailure,
         StoreError::CounterExhausted => CtapError::LimitExceeded,
         _ => CtapError::Other,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::test_support::*;
+    use super::*;
+    use crate::store::{MasterKey, STATE_FILE};
+
+    #[test]
+    fn unknown_and_empty_commands() {
+        let mut h = Harness::new();
+        assert_eq!(h.raw(&[0x03]), Err(CtapError::InvalidCommand));
+        assert_eq!(
+            h.raw(&[0x0C]),
+            Err(CtapError::InvalidCommand),
+            "largeBlobs unsupported"
+        );
+        assert_eq!(
+            h.raw(&[0x50]),
+            Err(CtapError::InvalidCommand),
+            "vendor range"
+        );
+        assert_eq!(h.raw(&[0xFF]), Err(CtapError::InvalidCommand));
+        assert_eq!(h.raw(&[]), Err(CtapError::InvalidLength));
+        let mut oversized = vec![0x01];
+        oversized.resize(Config::default().max_msg_size + 1, 0);
+        assert_eq!(h.raw(&oversized), Err(CtapError::RequestTooLarge));
+    }
+
+    #[test]
+    fn authenticator_is_send() {
+        fn assert_send<T: Send>() {}
+        assert_send::<Authenticator>();
+    }
+
+    fn tampered() -> (
+        tempfile::TempDir,
+        Authenticator,
+        crate::events::EventRecorder,
+    ) {
+        let key = [7u8; 32];
+        let dir = tempfile::TempDir::new().unwrap();
+        drop(Store::open(dir.path(), MasterKey::from_bytes(key)).unwrap());
+        let path = dir.path().join(STATE_FILE);
+        let mut bytes = std::fs::read(&path).unwrap();
+        let last = bytes.len() - 1;
+        bytes[last] ^= 0x01;
+        std::fs::write(&path, bytes).unwrap();
+        let error = Store::open(dir.path(), MasterKey::from_bytes(key)).unwrap_err();
+        assert!(matches!(error, StoreError::Integrity(_)));
+        let reopen_dir = dir.path().to_path_buf();
+        let (sink, recorder) = EventSink::recorder();
+        let auth = Authenticator::disabled(
+            dir.path().to_path_buf(),
+            &error,
+            Box::new(move || Store::open(&reopen_dir, MasterKey::from_bytes(key))),
+            Box::new(AutoApprove),
+            Config::default(),
+        )
+        .with_events(sink);
+        (dir, auth, recorder)
+    }
+
+    #[test]
+    fn tampered_device_answers_only_get_info_and_reset() {
+        let (dir, auth, recorder) = tampered();
+        assert_eq!(recorder.types(), vec!["dev.palmkey.tamper.detected"]);
+        let mut h = Harness { auth, dir };
+        assert!(h.auth.is_disabled());
+        h.call(0x04, None).expect("getInfo answers");
+        for command in [0x01, 0x02, 0x06, 0x08, 0x0A, 0x0B, 0x0D] {
+            assert_eq!(
+                h.call(command, Some(make_credential_params(b"u").build())),
+                Err(CtapError::IntegrityFailure),
+                "command {command:#04x}"
+            );
+        }
+        h.call(0x07, None).expect("reset answers");
+        assert!(!h.auth.is_disabled());
+        assert_eq!(
+            recorder.types(),
+            vec!["dev.palmkey.tamper.detected", "dev.palmkey.reset"]
+        );
+        // The tampered file is kept as evidence next to the fresh state.
+        let kept = std::fs::read_dir(h.dir.path())
+            .unwrap()
+            .filter_map(Result::ok)
+            .any(|e| e.file_name().to_string_lossy().contains("tampered"));
+        assert!(kept);
+        make(&mut h, make_credential_params(b"u"));
+    }
+
+    #[test]
+    fn authentications_are_reported() {
+        let mut h = Harness::new();
+        let (sink, recorder) = EventSink::recorder();
+        h.auth.events = sink;
+        let made = make(&mut h, make_credential_params(b"u"));
+        let allow = cbor::Value::Array(vec![descriptor(&made.id)]);
+        h.call(
+            0x02,
+            Some(get_assertion_params().insert(0x03, allow).build()),
+        )
+        .unwrap();
+        assert_eq!(
+            recorder.types(),
+            vec![
+                "dev.palmkey.authentication.succeeded",
+                "dev.palmkey.authentication.succeeded"
+            ]
+        );
+    }
+
+    #[test]
+    fn power_cycle_reopens_the_reset_window() {
+        let mut h = Harness::new();
+        h.auth.config.reset_window = Duration::from_millis(1);
+        std::thread::sleep(Duration::from_millis(5));
+        assert_eq!(h.call(0x07, None), Err(CtapError::NotAllowed));
+        h.auth.config.reset_window = Duration::from_secs(10);
+        h.auth.power_cycle();
+        h.call(0x07, None).unwrap();
     }
 }

@@ -10,6 +10,7 @@ use std::path::Path;
 
 use super::status::{CtapError, CtapResult};
 use super::{storage_error, Authenticator, Device, Interaction};
+use crate::events::DeviceEvent;
 use crate::store::STATE_FILE;
 
 pub fn handle(auth: &mut Authenticator, _params: &[u8], io: &dyn Interaction) -> CtapResult {
@@ -32,6 +33,7 @@ pub fn handle(auth: &mut Authenticator, _params: &[u8], io: &dyn Interaction) ->
     auth.pin_uv.reset();
     auth.next_assertion = None;
     tracing::info!("authenticator reset");
+    auth.events.emit(DeviceEvent::Reset);
     Ok(Vec::new())
 }
 
@@ -52,4 +54,64 @@ fn set_aside_tampered(dir: &Path) -> CtapResult<()> {
     })?;
     tracing::warn!(kept = %aside.display(), "tampered state kept aside as evidence");
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::ctap::cbor::Value;
+    use crate::ctap::test_support::*;
+    use crate::ctap::CtapError;
+
+    #[test]
+    fn reset_wipes_credentials_pin_and_wrapped_ids() {
+        let mut h = Harness::new();
+        let wrapped = make(&mut h, make_credential_params(b"u"));
+        make(
+            &mut h,
+            make_credential_params(b"v").insert(0x07, options(&[("rk", true)])),
+        );
+        h.update(|s| s.pin.pin_hash = Some([1; 16]));
+        let old_key = h.state().device.credential_wrap_key.clone();
+        h.call(0x07, None).unwrap();
+        assert!(h.state().credentials.is_empty());
+        assert!(h.state().pin.pin_hash.is_none());
+        assert_ne!(h.state().device.credential_wrap_key, old_key);
+        let allow = Value::Array(vec![descriptor(&wrapped.id)]);
+        assert_eq!(
+            h.call(
+                0x02,
+                Some(get_assertion_params().insert(0x03, allow).build())
+            ),
+            Err(CtapError::NoCredentials),
+            "old wrapped IDs die with the old wrap key"
+        );
+        // Counters continue after reset.
+        let after = make(&mut h, make_credential_params(b"u"));
+        assert!(after.auth_data.counter > wrapped.auth_data.counter);
+    }
+
+    #[test]
+    fn reset_needs_presence_and_a_fresh_power_up() {
+        let mut h = Harness::with_presence(Box::new(NoTouch));
+        assert_eq!(h.call(0x07, None), Err(CtapError::UserActionTimeout));
+        let mut h = Harness::new();
+        h.auth.config.reset_window = std::time::Duration::ZERO;
+        std::thread::sleep(std::time::Duration::from_millis(2));
+        assert_eq!(h.call(0x07, None), Err(CtapError::NotAllowed));
+    }
+
+    #[test]
+    fn reset_regenerates_pin_uv_state() {
+        let mut h = Harness::new();
+        let token = h.pin_token(crate::ctap::pin::Permission::MC);
+        h.call(0x07, None).unwrap();
+        h.update(|s| s.pin.pin_hash = Some([1; 16]));
+        let params = make_credential_params(b"u")
+            .insert(0x08, pin_auth(&token, &CDH))
+            .insert(0x09, 2);
+        assert_eq!(
+            h.call(0x01, Some(params.build())),
+            Err(CtapError::PinAuthInvalid)
+        );
+    }
 }

@@ -14,3 +14,18 @@ pub fn handle(auth: &mut Authenticator, params: &[u8], io: &dyn Interaction) -> 
     })?;
     Ok(Vec::new())
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::ctap::cbor::Value;
+    use crate::ctap::test_support::*;
+    use crate::ctap::CtapError;
+
+    #[test]
+    fn selection_waits_for_presence() {
+        let mut h = Harness::new();
+        assert_eq!(h.call(0x0B, None), Ok(Value::Null));
+        let mut h = Harness::with_presence(Box::new(NoTouch));
+        assert_eq!(h.call(0x0B, None), Err(CtapError::UserActionTimeout));
+    }
+}

@@ -11,6 +11,7 @@ use super::pin::{Permission, PinProtocol};
 use super::status::{CtapError, CtapResult};
 use super::user::VerifiedUser;
 use super::{storage_error, Authenticator, Device, Interaction};
+use crate::events::{DeviceEvent, UvMethod};
 
 /// The `options` parameter (unknown keys are ignored, known ones must be booleans).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -194,8 +195,13 @@ pub fn verify(
         let (Some(uv), Device::Ready(store)) = (&mut auth.builtin_uv, &mut auth.device) else {
             return Err(CtapError::InvalidOption);
         };
-        let user = uv.verify(store, io)?;
-        return Ok(Verification::BuiltIn(user));
+        return match uv.verify(store, io) {
+            Ok(user) => Ok(Verification::BuiltIn(user)),
+            Err(error) => {
+                report_builtin_failure(auth, rp_id, error);
+                Err(error)
+            }
+        };
     }
     Ok(Verification::None)
 }
@@ -219,6 +225,41 @@ pub fn collect_presence(
     }
     auth.pin_uv.consume_token_flags();
     Ok(())
+}
+
+/// Tell the operator who authenticated where (never biometric data, only the template ID).
+pub(crate) fn report_success(auth: &Authenticator, rp_id: &str, verification: &Verification) {
+    let (uv, template_id) = match verification {
+        Verification::None => (UvMethod::None, None),
+        Verification::Token => (UvMethod::Pin, None),
+        Verification::BuiltIn(user) => (UvMethod::Palm, Some(user.template_id.clone())),
+    };
+    auth.events.emit(DeviceEvent::AuthenticationSucceeded {
+        rp_id: rp_id.to_owned(),
+        uv,
+        template_id,
+        member_id: None,
+    });
+}
+
+/// A failed built-in UV: a mismatch counts as a failed authentication, running out of
+/// attempts is UV blocked. Cancel and timeouts are not failures.
+fn report_builtin_failure(auth: &Authenticator, rp_id: &str, error: CtapError) {
+    let retries_left = match &auth.device {
+        Device::Ready(store) => Some(store.state().uv_retries),
+        Device::Disabled(_) => None,
+    };
+    match error {
+        CtapError::UvInvalid => auth.events.emit(DeviceEvent::AuthenticationFailed {
+            rp_id: Some(rp_id.to_owned()),
+            uv: UvMethod::Palm,
+            retries_left,
+        }),
+        CtapError::UvBlocked => auth
+            .events
+            .emit(DeviceEvent::UvBlocked { uv: UvMethod::Palm }),
+        _ => {}
+    }
 }
 
 /// The signature counter for one signed response.
