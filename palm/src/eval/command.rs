@@ -47,7 +47,12 @@ pub fn run(cmd: EvalCommand) -> anyhow::Result<()> {
     let out = evaluate(&bio, &cmd.dataset, modality.name(), options)
         .with_context(|| format!("evaluating {}", cmd.dataset.display()))?;
     if let Some(path) = &cmd.det_points {
-        let tsv: String = out.verification.det.iter().map(|(f, m)| format!("{f:e}\t{m:e}\n")).collect();
+        let tsv: String = out
+            .verification
+            .det
+            .iter()
+            .map(|(f, m)| format!("{f:e}\t{m:e}\n"))
+            .collect();
         std::fs::write(path, format!("# fmr\tfnmr ({})\n{tsv}", modality.name()))
             .with_context(|| format!("writing {}", path.display()))?;
     }

@@ -239,3 +239,40 @@ mod tests {
         assert!(ink > 1000, "axes and labels drawn");
     }
 }
+
+/// Reads a TSV written by `palm eval --det-points` (`# comment` lines, then `fmr<TAB>fnmr`).
+pub fn read_points(text: &str) -> Result<Vec<(f64, f64)>, String> {
+    text.lines()
+        .filter(|l| !l.trim().is_empty() && !l.starts_with('#'))
+        .enumerate()
+        .map(|(i, l)| {
+            let mut it = l.split('\t').map(str::trim).map(str::parse::<f64>);
+            match (it.next(), it.next()) {
+                (Some(Ok(f)), Some(Ok(m))) => Ok((f, m)),
+                _ => Err(format!("line {}: expected `fmr<TAB>fnmr`", i + 1)),
+            }
+        })
+        .collect()
+}
+
+/// `palmkey palm det-plot`.
+pub fn run_command(args: &crate::cli::DetPlotArgs) -> anyhow::Result<()> {
+    let curves = args
+        .curves
+        .iter()
+        .map(|spec| {
+            let (label, path) = spec
+                .split_once('=')
+                .ok_or_else(|| anyhow::anyhow!("--curve wants LABEL=FILE, got {spec:?}"))?;
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| anyhow::anyhow!("reading {path}: {e}"))?;
+            let points = read_points(&text).map_err(|e| anyhow::anyhow!("{path}: {e}"))?;
+            Ok(Curve {
+                label: label.to_string(),
+                points,
+            })
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    draw(&curves, &args.title).save(&args.out)?;
+    Ok(())
+}

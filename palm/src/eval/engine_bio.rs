@@ -5,6 +5,7 @@ use super::verification::ScoreScale;
 use crate::capture::Capture;
 use crate::code::GRID;
 use crate::engine::{Engine, EngineConfig};
+use crate::pad::{self, PadParams};
 use crate::search::sketch;
 use crate::template::{ModalityCode, Template};
 
@@ -36,7 +37,9 @@ impl std::str::FromStr for EvalModality {
             "print" => Ok(Self::Print),
             "vein" => Ok(Self::Vein),
             "fused" => Ok(Self::Fused),
-            other => Err(format!("unknown modality {other:?} (expected print, vein or fused)")),
+            other => Err(format!(
+                "unknown modality {other:?} (expected print, vein or fused)"
+            )),
         }
     }
 }
@@ -51,6 +54,8 @@ const BINS: usize = 1 << 20;
 #[derive(Debug, Clone)]
 pub struct EngineBiometric {
     engine: Engine,
+    /// PAD always sees both images (the sensor captures both), whatever modality is scored.
+    pad_engine: Engine,
     modality: EvalModality,
 }
 
@@ -63,15 +68,19 @@ impl EngineBiometric {
             use_vein: modality != EvalModality::Print,
             ..EngineConfig::default()
         };
-        Self { engine: Engine::new(config), modality }
+        let pad_engine = Engine::new(EngineConfig {
+            full_hand,
+            ..EngineConfig::default()
+        });
+        Self {
+            engine: Engine::new(config),
+            pad_engine,
+            modality,
+        }
     }
 
     pub fn engine(&self) -> &Engine {
         &self.engine
-    }
-
-    fn codes(&self, t: &Template) -> [Option<&ModalityCode>; 2] {
-        [t.print(), t.vein()]
     }
 }
 
@@ -96,25 +105,42 @@ impl Biometric for EngineBiometric {
         // fused log odds are affine in them, so the corners of that square bound them.
         let (lo, hi) = (-0.25f32, 1.25f32);
         match self.modality {
-            EvalModality::Print | EvalModality::Vein => ScoreScale { lo: lo.into(), hi: hi.into(), bins: BINS },
+            EvalModality::Print | EvalModality::Vein => ScoreScale {
+                lo: lo.into(),
+                hi: hi.into(),
+                bins: BINS,
+            },
             EvalModality::Fused => {
                 let fusion = &self.engine.config().fusion;
                 let corners = [(lo, lo), (lo, hi), (hi, lo), (hi, hi)];
                 let mut values: Vec<f32> = corners
                     .iter()
                     .flat_map(|&(p, v)| {
-                        [fusion.fuse(Some(p), Some(v)), fusion.fuse(Some(p), None), fusion.fuse(None, Some(v))]
+                        [
+                            fusion.fuse(Some(p), Some(v)),
+                            fusion.fuse(Some(p), None),
+                            fusion.fuse(None, Some(v)),
+                        ]
                     })
                     .flatten()
                     .collect();
                 values.sort_by(f32::total_cmp);
-                ScoreScale { lo: values[0].into(), hi: f64::from(values[values.len() - 1]) + 1e-3, bins: BINS }
+                ScoreScale {
+                    lo: values[0].into(),
+                    hi: f64::from(values[values.len() - 1]) + 1e-3,
+                    bins: BINS,
+                }
             }
         }
     }
 
     fn assess_presentation(&self, capture: &Capture) -> Result<(), String> {
-        crate::pad::assess(capture).map_err(|e| e.to_string())
+        let decision = pad::assess_with(&self.pad_engine, capture, &PadParams::default());
+        if decision.is_bona_fide() {
+            Ok(())
+        } else {
+            Err(format!("{:?} ({:?})", decision.verdict, decision.scores))
+        }
     }
 
     fn sketch_words(&self) -> usize {
@@ -132,7 +158,7 @@ impl Biometric for EngineBiometric {
             EvalModality::Vein => &[1],
             EvalModality::Fused => &[0, 1],
         };
-        let codes = self.codes(t);
+        let codes: [Option<&ModalityCode>; 2] = [t.print(), t.vein()];
         let mut out = Vec::with_capacity(self.sketch_words());
         for &m in wanted {
             match codes[m] {

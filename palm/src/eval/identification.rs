@@ -32,12 +32,15 @@ pub struct IdentificationConfig {
     pub preselect_k: usize,
 }
 
+/// Candidates kept by the sketch pre-selection unless told otherwise.
+pub const DEFAULT_PRESELECT_K: usize = 64;
+
 impl Default for IdentificationConfig {
     fn default() -> Self {
         Self {
             holdout_every: 5,
             fpir: 1e-3,
-            preselect_k: 64,
+            preselect_k: DEFAULT_PRESELECT_K,
         }
     }
 }

@@ -2,8 +2,10 @@
 //! (closed and open set), presentation-attack acceptance, and the `palmkey palm eval` report.
 
 pub mod attacks;
+pub mod command;
 pub mod confidence;
 pub mod det_plot;
+pub mod engine_bio;
 pub mod histogram;
 pub mod identification;
 pub mod metrics;

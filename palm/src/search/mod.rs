@@ -1,6 +1,8 @@
 //! 1:N identification with a fast pre-selection: short binary sketches scanned with popcount
 //! pick K candidates, the full matcher decides among them.
 
+pub mod bench;
+pub mod derive;
 pub mod gallery;
 pub mod sketch;
 
