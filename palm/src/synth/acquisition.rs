@@ -196,8 +196,8 @@ impl Acquisition {
         let print_sensor = Sensor {
             blur: rng.gen_range(DEFOCUS_RANGE.0..DEFOCUS_RANGE.1),
             gamma: rng.gen_range(0.8..1.25),
-            shot: rng.gen_range(1.0 / 3000.0..1.0 / 600.0),
-            read: rng.gen_range(1.0..3.0) / 255.0,
+            shot: rng.gen_range(1.0 / 8000.0..1.0 / 1500.0),
+            read: rng.gen_range(0.8..2.0) / 255.0,
         };
         let vein_light = Lighting {
             direction: unit([rng.gen_range(-0.2..0.2), rng.gen_range(-0.2..0.2), 1.0]),
@@ -211,8 +211,8 @@ impl Acquisition {
         let vein_sensor = Sensor {
             blur: print_sensor.blur * 0.8 + rng.gen_range(0.5..1.3),
             gamma: rng.gen_range(0.8..1.2),
-            shot: rng.gen_range(1.0 / 1500.0..1.0 / 400.0),
-            read: rng.gen_range(2.0..5.0) / 255.0,
+            shot: rng.gen_range(1.0 / 4000.0..1.0 / 800.0),
+            read: rng.gen_range(1.5..4.0) / 255.0,
         };
         let band_aid = rng.gen_bool(band_aid_rate).then(|| {
             let half_width = rng.gen_range(0.2..0.32);
@@ -223,7 +223,7 @@ impl Acquisition {
                 half_width,
                 pad_half_length: rng.gen_range(0.22..0.38),
                 strip_tone: rng.gen_range(0.55..0.8),
-                pad_tone: rng.gen_range(0.75..0.95),
+                pad_tone: rng.gen_range(0.68..0.88),
             }
         });
         Self {

@@ -39,7 +39,8 @@ pub fn photo<R: Rng>(identity: &Identity, rng: &mut R) -> Capture {
     let mut visible = Plane::new(hi_res, hi_res, 0.0);
     let mut nir = Plane::new(hi_res, hi_res, 0.0);
     for i in 0..hi_res * hi_res {
-        let paper = 1.0 + 0.035 * fibre.data[i];
+        // Auto-exposure brings white paper down to about skin brightness.
+        let paper = 0.72 * (1.0 + 0.035 * fibre.data[i]);
         let k = ink.data[i];
         visible.data[i] = paper * (paper_white + (ink_tone - paper_white) * k);
         nir.data[i] = paper * nir_paper * (1.0 - nir_ink * k);

@@ -212,6 +212,40 @@ impl Canvas {
     }
 }
 
+/// A lattice of random values in [−1, 1], smoothly interpolated at any point (cell units).
+pub struct Lattice {
+    width: usize,
+    height: usize,
+    values: Vec<f32>,
+}
+
+impl Lattice {
+    pub fn new<R: Rng>(rng: &mut R, width: usize, height: usize) -> Self {
+        let (width, height) = (width.max(2), height.max(2));
+        Self {
+            width,
+            height,
+            values: (0..width * height)
+                .map(|_| rng.gen_range(-1.0..1.0))
+                .collect(),
+        }
+    }
+
+    /// Smoothstep-interpolated value at (x, y) in cell units, clamped to the lattice.
+    #[inline]
+    pub fn at(&self, x: f32, y: f32) -> f32 {
+        let x = x.clamp(0.0, (self.width - 2) as f32);
+        let y = y.clamp(0.0, (self.height - 2) as f32);
+        let (x0, y0) = (x as usize, y as usize);
+        let (tx, ty) = (smoothstep(x - x0 as f32), smoothstep(y - y0 as f32));
+        let i = y0 * self.width + x0;
+        let v = &self.values;
+        let top = v[i] + (v[i + 1] - v[i]) * tx;
+        let bottom = v[i + self.width] + (v[i + self.width + 1] - v[i + self.width]) * tx;
+        top + (bottom - top) * ty
+    }
+}
+
 #[inline]
 pub fn smoothstep(t: f32) -> f32 {
     t * t * (3.0 - 2.0 * t)

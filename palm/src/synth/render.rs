@@ -56,10 +56,10 @@ pub fn surface(anatomy: &Anatomy, acq: &Acquisition, roi: usize) -> Radiance {
             let relief = skin.relief.sample(x, y);
             let crease = skin.creases.sample(x, y) * cv;
             let fine = skin.texture.sample(x, y) * cv;
-            let floor = (crease / CREASE_REFERENCE).min(1.5);
+            let floor = ((crease + fine) / CREASE_REFERENCE).min(1.5);
             let mut h = relief - crease - fine;
             let mut a = skin.albedo.sample(x, y) * (1.0 - 0.28 * floor);
-            let absorption = 0.6 * veins.shallow.sample(x, y) + 0.4 * veins.deep.sample(x, y);
+            let absorption = 1.1 * veins.shallow.sample(x, y) + 0.7 * veins.deep.sample(x, y);
             let mut r = 0.72
                 * (1.0 + 0.08 * veins.tissue.sample(x, y))
                 * (1.0 - 0.07 * floor)

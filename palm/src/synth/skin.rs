@@ -13,7 +13,7 @@ use rand::Rng;
 use rand_distr::{Distribution, Normal};
 use std::f32::consts::PI;
 
-use super::raster::{value_noise, Canvas, Plane};
+use super::raster::{value_noise, Canvas, Lattice, Plane};
 use super::strokes::{self, crease, CreaseStyle, Point, Profile, Stroke};
 
 /// The identity's skin, rendered once on the palm canvas and reused by every sample.
@@ -52,10 +52,7 @@ pub fn render<R: Rng>(rng: &mut R, canvas: &Canvas) -> SkinMaps {
     // Creases are soft-edged folds, not engraved lines.
     creases.blur(0.6);
 
-    let mut texture = canvas.plane(0.0);
-    for stroke in flexion_texture(rng) {
-        strokes::draw(&mut texture, canvas, &stroke, Profile::Groove);
-    }
+    let texture = flexion_texture(rng, canvas);
 
     SkinMaps {
         relief: relief(rng, canvas),
@@ -76,8 +73,8 @@ fn principal_lines<R: Rng>(rng: &mut R) -> Vec<Stroke> {
     };
 
     // Heart line: ulnar edge → index/middle gap, curving up at its radial end.
-    let h0 = [-1.9, -0.55 + jitter(rng, 0.15)];
-    let h3 = [rng.gen_range(0.2..0.95), rng.gen_range(-1.5..-0.95)];
+    let h0 = [-2.15, -0.5 + jitter(rng, 0.15)];
+    let h3 = [rng.gen_range(0.2..0.95), rng.gen_range(-1.35..-0.8)];
     let h1 = [h0[0] + rng.gen_range(0.7..1.2), h0[1] + jitter(rng, 0.12)];
     let h2 = [
         h3[0] - rng.gen_range(0.4..0.9),
@@ -100,7 +97,7 @@ fn principal_lines<R: Rng>(rng: &mut R) -> Vec<Stroke> {
     }
 
     // Head line and life line share (or nearly share) their radial start.
-    let start = [1.9, -0.3 + jitter(rng, 0.15)];
+    let start = [2.15, -0.3 + jitter(rng, 0.15)];
     let separated = rng.gen_bool(0.3);
     let head_start = if separated {
         [start[0], start[1] - rng.gen_range(0.1..0.25)]
@@ -128,7 +125,7 @@ fn principal_lines<R: Rng>(rng: &mut R) -> Vec<Stroke> {
         rng.gen_range(0.0..0.5) - bulge * 0.3,
         rng.gen_range(0.9..1.4),
     ];
-    let l3 = [rng.gen_range(0.4..1.2), 1.95];
+    let l3 = [rng.gen_range(0.4..1.2), 2.15];
     out.push(crease(&[start, l1, l2, l3], style(rng, 1.05), rng));
     out
 }
@@ -225,7 +222,7 @@ fn secondary_creases<R: Rng>(rng: &mut R) -> Vec<Stroke> {
         }
     }
     // Wrinkles: shorter, shallower creases following the local flexion direction.
-    for _ in 0..rng.gen_range(18..40) {
+    for _ in 0..rng.gen_range(25..55) {
         let p = [rng.gen_range(-1.8..1.8), rng.gen_range(-1.8..1.8)];
         let dir = crease_direction(rng, p);
         let len = rng.gen_range(0.15..0.75);
@@ -235,7 +232,7 @@ fn secondary_creases<R: Rng>(rng: &mut R) -> Vec<Stroke> {
             &c,
             CreaseStyle {
                 width: PRINCIPAL_WIDTH * rng.gen_range(0.35..0.6),
-                depth: PRINCIPAL_DEPTH * rng.gen_range(0.12..0.4),
+                depth: PRINCIPAL_DEPTH * rng.gen_range(0.2..0.55),
                 wobble: 0.012,
                 gap_chance: 0.2,
             },
@@ -245,30 +242,45 @@ fn secondary_creases<R: Rng>(rng: &mut R) -> Vec<Stroke> {
     out
 }
 
-/// The fine rhombic flexion texture of palm skin: many very short, shallow creases in two
-/// crossing families whose angles are personal.
-fn flexion_texture<R: Rng>(rng: &mut R) -> Vec<Stroke> {
-    let family = rng.gen_range(0.5..1.1f32);
-    let cross = family + PI / 2.0 + rng.gen_range(-0.3..0.3);
-    (0..rng.gen_range(500..800))
-        .map(|_| {
-            let p = [rng.gen_range(-1.8..1.8), rng.gen_range(-1.8..1.8)];
-            let base = if rng.gen_bool(0.5) { family } else { cross };
-            let dir = base + normal(0.0, 0.25).sample(rng);
-            let len = rng.gen_range(0.05..0.18);
-            let c = arc(p, dir, len, rng.gen_range(-0.2..0.2));
-            crease(
-                &c,
-                CreaseStyle {
-                    width: rng.gen_range(0.007..0.012),
-                    depth: PRINCIPAL_DEPTH * rng.gen_range(0.06..0.16),
-                    wobble: 0.003,
-                    gap_chance: 0.0,
-                },
-                rng,
-            )
-        })
-        .collect()
+/// The fine rhombic flexion texture of palm skin: a dense mesh of shallow furrows in two
+/// crossing families whose angles and spacing are personal. Each family is the zero set of
+/// anisotropic noise (long along the family direction, short across), which gives continuous,
+/// meandering, occasionally merging furrows rather than isolated dashes.
+fn flexion_texture<R: Rng>(rng: &mut R, canvas: &Canvas) -> Plane {
+    let first = rng.gen_range(0.3..1.2f32);
+    let families = [
+        (first, 1.0f32),
+        (
+            first + PI / 2.0 + rng.gen_range(-0.35..0.35),
+            rng.gen_range(0.6..1.0),
+        ),
+    ];
+    let depth = PRINCIPAL_DEPTH * rng.gen_range(0.12..0.25);
+    let strength = value_noise(rng, canvas.size, canvas.size, canvas.px_per_unit * 0.5, 2);
+    let mut out = canvas.plane(0.0);
+    for (angle, weight) in families {
+        let along = rng.gen_range(0.18..0.35f32);
+        let across = rng.gen_range(0.045..0.075f32);
+        let cells = (2.0 * canvas.extent * 1.5 / across) as usize + 4;
+        let lattice = Lattice::new(rng, cells, cells);
+        let (s, c) = angle.sin_cos();
+        let offset = 1.5 * canvas.extent;
+        for y in 0..canvas.size {
+            let v = canvas.to_unit(y);
+            for x in 0..canvas.size {
+                let u = canvas.to_unit(x);
+                let a = (c * u + s * v + offset) / along;
+                let b = (-s * u + c * v + offset) / across;
+                let n = lattice.at(a, b);
+                let groove = (-(n / 0.22) * (n / 0.22)).exp();
+                let local = 0.6 + 0.4 * strength.at(x, y);
+                let cell = out.at_mut(x, y);
+                *cell = cell.max(depth * weight * local * groove);
+            }
+        }
+    }
+    out.blur(0.5);
+    out
 }
 
 /// Mounds under the fingers, thenar and hypothenar eminences, the hollow between them.

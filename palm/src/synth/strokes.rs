@@ -99,7 +99,7 @@ pub fn crease<R: Rng>(control: &[Point; 4], style: CreaseStyle, rng: &mut R) -> 
         .collect();
     let gap = rng
         .gen_bool(style.gap_chance)
-        .then(|| (rng.gen_range(0.2..0.8f32), rng.gen_range(0.03..0.10f32)));
+        .then(|| (rng.gen_range(0.2..0.8f32), rng.gen_range(0.04..0.12f32)));
     let taper_in = rng.gen_range(0.05..0.25f32);
     let taper_out = rng.gen_range(0.05..0.25f32);
 
@@ -122,12 +122,14 @@ pub fn crease<R: Rng>(control: &[Point; 4], style: CreaseStyle, rng: &mut R) -> 
                     .sum::<f32>();
         if let Some((at, half)) = gap {
             let g = ((t - at).abs() / half).min(1.0);
-            depth *= 0.15 + 0.85 * g * g;
+            depth *= 0.3 + 0.7 * super::raster::smoothstep(g);
         }
         stroke
             .points
             .push([p[0] + normal[0] * offset, p[1] + normal[1] * offset]);
-        stroke.width.push(style.width * (0.35 + 0.65 * taper));
+        stroke
+            .width
+            .push(style.width * (0.35 + 0.65 * taper) * (0.85 + 0.15 * depth));
         stroke.strength.push(style.depth * depth * taper);
     }
     stroke
@@ -217,11 +219,11 @@ mod tests {
             gap_chance: 0.0,
         };
         let c = [[-0.8, 0.0], [-0.3, 0.0], [0.3, 0.0], [0.8, 0.0]];
-        let stroke = crease(&mut rng, &c, style);
+        let stroke = crease(&c, style, &mut rng);
         draw(&mut plane, &canvas, &stroke, Profile::Groove);
         let mid = canvas.to_px(0.0).round() as usize;
         let off = canvas.to_px(0.3).round() as usize;
-        assert!(plane.at(mid, mid) > 0.7);
+        assert!(plane.at(mid, mid) > 0.5);
         assert!(plane.at(mid, off) < 0.01);
     }
 }

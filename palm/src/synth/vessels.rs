@@ -32,8 +32,10 @@ struct Node {
 const STEP: f32 = 0.07;
 const INFLUENCE: f32 = 0.55;
 const KILL: f32 = 0.13;
-const LEAF_RADIUS: f32 = 0.011;
-const MAX_RADIUS: f32 = 0.075;
+const LEAF_RADIUS: f32 = 0.017;
+const MAX_RADIUS: f32 = 0.06;
+/// Radius (units, ≈ 1 mm) whose chord absorption is 1.0 before scattering blur.
+const REF_RADIUS: f32 = 0.03;
 
 pub fn render<R: Rng>(rng: &mut R, canvas: &Canvas) -> VeinMaps {
     let (nodes, radius) = grow(rng, canvas.extent);
@@ -49,7 +51,7 @@ pub fn render<R: Rng>(rng: &mut R, canvas: &Canvas) -> VeinMaps {
         let target = if node.deep { &mut deep } else { &mut shallow };
         // Absorption follows the chord through the vessel: scale by radius.
         let mut s = stroke;
-        s.strength = vec![s.width[0] / MAX_RADIUS, s.width[1] / MAX_RADIUS];
+        s.strength = vec![s.width[0] / REF_RADIUS, s.width[1] / REF_RADIUS];
         strokes::draw(target, canvas, &s, Profile::Tube);
     }
     for stroke in anastomoses(rng, &nodes, &radius) {
@@ -186,7 +188,7 @@ fn murray_radii(nodes: &[Node]) -> Vec<f32> {
 /// Cross-links between nearby nodes of different branches.
 fn anastomoses<R: Rng>(rng: &mut R, nodes: &[Node], radius: &[f32]) -> Vec<Stroke> {
     let mut out = Vec::new();
-    let wanted = rng.gen_range(3..9);
+    let wanted = rng.gen_range(6..14);
     for _ in 0..wanted * 20 {
         if out.len() >= wanted {
             break;
@@ -198,7 +200,7 @@ fn anastomoses<R: Rng>(rng: &mut R, nodes: &[Node], radius: &[f32]) -> Vec<Strok
         if related || !(0.15..0.45).contains(&d) {
             continue;
         }
-        let r = radius[a].min(radius[b]).max(LEAF_RADIUS * 1.5) * 0.8;
+        let r = radius[a].min(radius[b]).max(LEAF_RADIUS * 1.4);
         let mid = [
             0.5 * (nodes[a].pos[0] + nodes[b].pos[0]) + rng.gen_range(-0.05..0.05),
             0.5 * (nodes[a].pos[1] + nodes[b].pos[1]) + rng.gen_range(-0.05..0.05),
@@ -206,7 +208,7 @@ fn anastomoses<R: Rng>(rng: &mut R, nodes: &[Node], radius: &[f32]) -> Vec<Strok
         out.push(Stroke {
             points: vec![nodes[a].pos, mid, nodes[b].pos],
             width: vec![r, r * 0.9, r],
-            strength: vec![r / MAX_RADIUS; 3],
+            strength: vec![r / REF_RADIUS; 3],
         });
     }
     out
@@ -224,6 +226,6 @@ mod tests {
         let max = radius.iter().cloned().fold(0.0, f32::max);
         eprintln!("nodes {} max radius {max}", nodes.len());
         assert!(nodes.len() > 100);
-        assert!(max > 3.0 * LEAF_RADIUS);
+        assert!(max > 1.8 * LEAF_RADIUS);
     }
 }
