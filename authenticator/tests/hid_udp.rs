@@ -15,6 +15,8 @@ use palmkey::hid::{App, Command, Config, HidError, UdpTransport, VendorCommand};
 /// Command byte of the mock's slow request: waits for the user until cancelled or
 /// `payload[1]` × 10 ms passed.
 const SLOW: u8 = 0x41;
+/// Command byte on which the mock panics, like a bug in a command handler.
+const PANIC: u8 = 0x42;
 
 #[derive(Default)]
 struct Seen {
@@ -42,6 +44,7 @@ impl App for MockApp {
                 }
                 vec![0x00]
             }
+            PANIC => panic!("mock application bug"),
             // Echo the CBOR with a success status.
             _ => [&[0u8][..], &request[1..]].concat(),
         }
@@ -347,4 +350,12 @@ fn replies_go_to_each_sender() {
         packet::reassemble(&[recv(&two)]).unwrap().unwrap().payload,
         b"two"
     );
+}
+
+#[test]
+fn a_panicking_request_is_answered_and_the_device_keeps_serving() {
+    let dev = Device::start();
+    let mut conn = dev.connect();
+    assert_eq!(conn.cbor(&[PANIC]).unwrap(), vec![0x7f]); // CTAP2_ERR_OTHER
+    assert_eq!(conn.cbor(&[0x04, 0xa0]).unwrap(), vec![0x00, 0xa0]);
 }

@@ -7,6 +7,7 @@
 //! a keep-alive of the same request.
 
 use std::io;
+use std::panic::{self, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread;
@@ -33,6 +34,9 @@ pub trait ReportSource<P> {
 pub trait ReportSink<P>: Send + Sync {
     fn send(&self, peer: &P, report: &Report) -> io::Result<()>;
 }
+
+/// CTAP2 status "other error", for a request the application failed on.
+const CTAP2_ERR_OTHER: u8 = 0x7f;
 
 /// Longest sleep of the reader loop, so a stop request is noticed promptly.
 const STOP_POLL: Duration = Duration::from_millis(100);
@@ -132,7 +136,17 @@ where
     for job in jobs {
         let outcome = {
             let mut app = app.lock().unwrap_or_else(|e| e.into_inner());
-            run_job(&mut *app, &job)
+            // A bug in one command must not take the device down: answer it as an error and
+            // keep serving.
+            panic::catch_unwind(AssertUnwindSafe(|| run_job(&mut *app, &job))).unwrap_or_else(
+                |_| {
+                    tracing::error!(cid = %job.cid, "the application panicked on a request");
+                    match job.work {
+                        Work::Cbor(_) => Outcome::Reply(vec![CTAP2_ERR_OTHER]),
+                        _ => Outcome::Error(HidError::Other),
+                    }
+                },
+            )
         };
         let mut engine = shared.engine();
         let sent = engine.complete(job.id, outcome);
