@@ -312,3 +312,198 @@ fn init(io: &dyn ReportIo, cid: ChannelId, timeout: Duration) -> Result<InitInfo
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::VecDeque;
+    use std::sync::Mutex;
+
+    use super::*;
+    use crate::hid::packet::Report;
+
+    /// A scripted device: `answer` sees each sent report and returns the reports to queue.
+    struct Scripted<F> {
+        answer: Mutex<F>,
+        queue: Mutex<VecDeque<Report>>,
+        sent: Arc<Mutex<Vec<Report>>>,
+    }
+
+    impl<F: FnMut(&Report) -> Vec<Report> + Send> ReportIo for Scripted<F> {
+        fn send(&self, report: &Report) -> Result<(), TransportError> {
+            self.sent.lock().unwrap().push(*report);
+            let replies = (self.answer.lock().unwrap())(report);
+            self.queue.lock().unwrap().extend(replies);
+            Ok(())
+        }
+        fn recv(&self, _timeout: Duration) -> Result<Option<Report>, TransportError> {
+            Ok(self.queue.lock().unwrap().pop_front())
+        }
+    }
+
+    const CID: ChannelId = ChannelId(0x0a0b_0c0d);
+
+    fn frame(cid: ChannelId, cmd: u8, payload: &[u8]) -> Vec<Report> {
+        packet::fragment(cid, cmd, payload).unwrap()
+    }
+
+    fn init_reply(request: &Report, cid: ChannelId, caps: u8) -> Report {
+        let mut payload = request[7..15].to_vec();
+        payload.extend_from_slice(&cid.to_bytes());
+        payload.extend_from_slice(&[2, 1, 2, 3, caps]);
+        frame(ChannelId::BROADCAST, Command::INIT, &payload)[0]
+    }
+
+    /// Connect to a device that answers INIT properly and then runs `after_init`.
+    fn connect_with(
+        mut after_init: impl FnMut(&Report) -> Vec<Report> + Send + 'static,
+    ) -> (Result<CtapHid, TransportError>, Arc<Mutex<Vec<Report>>>) {
+        let sent = Arc::new(Mutex::new(Vec::new()));
+        let io = Scripted {
+            answer: Mutex::new(move |r: &Report| match Packet::parse(r) {
+                Packet::Init {
+                    cid,
+                    cmd: Command::INIT,
+                    ..
+                } if cid.is_broadcast() => {
+                    // A foreign INIT answer (other nonce) first: must be skipped.
+                    let mut foreign = init_reply(r, ChannelId(5), 0);
+                    foreign[7] ^= 0xff;
+                    vec![
+                        foreign,
+                        init_reply(r, CID, capability::CBOR | capability::NMSG),
+                    ]
+                }
+                _ => after_init(r),
+            }),
+            queue: Mutex::new(VecDeque::new()),
+            sent: Arc::clone(&sent),
+        };
+        let conn = CtapHid::connect_with_timeout(Box::new(io), Duration::from_millis(50));
+        (conn, sent)
+    }
+
+    #[test]
+    fn init_checks_nonce_and_reads_capabilities() {
+        let (conn, _) = connect_with(|_| vec![]);
+        let conn = conn.unwrap();
+        assert_eq!(conn.cid(), CID);
+        assert_eq!(conn.info().device_version, [1, 2, 3]);
+        assert!(conn.info().supports_cbor() && !conn.info().supports_msg());
+        assert!(!conn.info().supports_wink());
+    }
+
+    #[test]
+    fn init_without_answer_times_out() {
+        let io = Scripted {
+            answer: Mutex::new(|_: &Report| Vec::new()),
+            queue: Mutex::new(VecDeque::new()),
+            sent: Arc::new(Mutex::new(Vec::new())),
+        };
+        let err = CtapHid::connect_with_timeout(Box::new(io), Duration::from_millis(20));
+        assert!(matches!(err, Err(TransportError::Timeout)));
+    }
+
+    #[test]
+    fn cbor_skips_foreign_traffic_and_reports_keepalives() {
+        let (conn, _) = connect_with(|r| {
+            let mut out = frame(ChannelId(77), Command::CBOR, &[0xee]); // another channel
+            out.extend(frame(CID, Command::KEEPALIVE, &[1]));
+            out.extend(frame(CID, Command::KEEPALIVE, &[2]));
+            let Packet::Init { bcnt, .. } = Packet::parse(r) else {
+                return vec![];
+            };
+            out.extend(frame(
+                CID,
+                Command::CBOR,
+                &vec![0u8; 100 + usize::from(bcnt)],
+            ));
+            out
+        });
+        let mut conn = conn.unwrap();
+        let mut statuses = Vec::new();
+        let response = conn
+            .cbor_with_status(&[4], &mut |s| statuses.push(s))
+            .unwrap();
+        assert_eq!(response.len(), 101);
+        assert_eq!(
+            statuses,
+            [KeepaliveStatus::Processing, KeepaliveStatus::UpNeeded]
+        );
+    }
+
+    #[test]
+    fn error_reply_is_a_device_error() {
+        let (conn, _) =
+            connect_with(|_| frame(CID, Command::ERROR, &[HidError::ChannelBusy.code()]));
+        let err = conn.unwrap().cbor(&[4]).unwrap_err();
+        assert!(matches!(err, TransportError::Device(HidError::ChannelBusy)));
+    }
+
+    #[test]
+    fn wrong_reply_command_is_a_protocol_error() {
+        let (conn, _) = connect_with(|_| frame(CID, Command::PING, &[0]));
+        assert!(matches!(
+            conn.unwrap().cbor(&[4]),
+            Err(TransportError::Protocol(_))
+        ));
+    }
+
+    #[test]
+    fn bad_sequence_in_reply_is_a_frame_error() {
+        let (conn, _) = connect_with(|_| {
+            let mut out = frame(CID, Command::CBOR, &[0; 200]);
+            out.remove(1);
+            out
+        });
+        assert!(matches!(
+            conn.unwrap().cbor(&[4]),
+            Err(TransportError::Frame(_))
+        ));
+    }
+
+    #[test]
+    fn silence_is_a_timeout() {
+        let (conn, _) = connect_with(|_| vec![]);
+        assert!(matches!(
+            conn.unwrap().cbor(&[4]),
+            Err(TransportError::Timeout)
+        ));
+    }
+
+    #[test]
+    fn cancel_token_sends_cancel_on_the_channel() {
+        let (conn, sent) = connect_with(|r| match Packet::parse(r) {
+            Packet::Init {
+                cmd: Command::CANCEL,
+                ..
+            } => frame(CID, Command::CBOR, &[0x2d]),
+            _ => frame(CID, Command::KEEPALIVE, &[2]),
+        });
+        let mut conn = conn.unwrap();
+        let token = conn.cancel_token();
+        let response = conn
+            .cbor_with_status(&[1, 0xa0], &mut |_| token.cancel())
+            .unwrap();
+        assert_eq!(response, vec![0x2d]);
+        let sent = sent.lock().unwrap();
+        let last = Packet::parse(sent.last().unwrap());
+        assert!(matches!(
+            last,
+            Packet::Init {
+                cid: CID,
+                cmd: Command::CANCEL,
+                bcnt: 0,
+                ..
+            }
+        ));
+    }
+
+    #[test]
+    fn vendor_rejects_non_vendor_codes() {
+        let (conn, _) = connect_with(|_| vec![]);
+        assert!(matches!(
+            conn.unwrap().vendor(0x10, &[]),
+            Err(TransportError::Protocol(_))
+        ));
+    }
+}
