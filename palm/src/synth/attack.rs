@@ -21,7 +21,7 @@ pub fn photo<R: Rng>(identity: &Identity, rng: &mut R) -> Capture {
     let hi_res = 2 * roi;
     // The attacker's photo of the palm, taken at twice the ROI resolution.
     let photo_conditions = Acquisition::draw(rng, 0.0);
-    let photo = render::surface(&identity.anatomy(), &photo_conditions, hi_res).print;
+    let photo = render::surface(&identity.anatomy, &photo_conditions, hi_res).print;
     let levels = auto_levels(&photo);
 
     let laser = rng.gen_bool(0.5);

@@ -31,8 +31,6 @@ use crate::capture::Capture;
 use raster::Canvas;
 use render::Anatomy;
 use rng::{stream, Purpose};
-use skin::SkinMaps;
-use vessels::VeinMaps;
 
 /// Generator settings shared by all identities of a dataset.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -62,10 +60,7 @@ pub struct Identity {
     seed: u64,
     id: u64,
     config: SynthConfig,
-    canvas: Canvas,
-    left_hand: bool,
-    skin: SkinMaps,
-    veins: VeinMaps,
+    anatomy: Anatomy,
 }
 
 /// A generated sample together with the conditions it was captured under.
@@ -93,10 +88,7 @@ impl Identity {
             seed,
             id,
             config,
-            canvas,
-            left_hand,
-            skin,
-            veins,
+            anatomy: Anatomy::new(canvas, &skin, &veins, left_hand),
         }
     }
 
@@ -142,7 +134,7 @@ impl Identity {
     /// Renders an arbitrary acquisition; `noise_index` selects the sensor-noise stream.
     fn render(&self, acquisition: &Acquisition, noise_index: u32) -> Capture {
         let roi = self.config.roi_size as usize;
-        let radiance = render::surface(&self.anatomy(), acquisition, roi);
+        let radiance = render::surface(&self.anatomy, acquisition, roi);
         let mut noise = stream(self.seed, Purpose::SensorNoise, self.id, noise_index as u64);
         let scale = roi as f32 / 128.0;
         let print = render::expose(
@@ -160,15 +152,6 @@ impl Identity {
             &mut noise,
         );
         Capture::paired(print, vein)
-    }
-
-    fn anatomy(&self) -> Anatomy<'_> {
-        Anatomy {
-            canvas: &self.canvas,
-            skin: &self.skin,
-            veins: &self.veins,
-            handedness: if self.left_hand { -1.0 } else { 1.0 },
-        }
     }
 }
 

@@ -81,10 +81,6 @@ impl Plane {
         }
         out
     }
-
-    pub fn mean(&self) -> f32 {
-        self.data.iter().sum::<f32>() / self.data.len() as f32
-    }
 }
 
 /// Box radii whose three-fold convolution approximates a Gaussian of `sigma` (Kovesi 2010).

@@ -22,13 +22,74 @@ const SUPERSAMPLE: usize = 2;
 /// Crease depth (units) at which the crease floor reaches full darkening.
 const CREASE_REFERENCE: f32 = 0.03;
 
-/// An identity's anatomy as the renderer sees it.
-pub struct Anatomy<'a> {
-    pub canvas: &'a Canvas,
-    pub skin: &'a SkinMaps,
-    pub veins: &'a VeinMaps,
+/// Channels of the packed anatomy raster.
+const RELIEF: usize = 0;
+const CREASES: usize = 1;
+const TEXTURE: usize = 2;
+const ALBEDO: usize = 3;
+const SHALLOW: usize = 4;
+const DEEP: usize = 5;
+const TISSUE: usize = 6;
+const CHANNELS: usize = 8;
+
+/// An identity's anatomy as the renderer sees it: all canvas maps interleaved per pixel, so one
+/// bilinear lookup fetches everything a ROI pixel needs from four neighbouring cache lines.
+#[derive(Debug, Clone)]
+pub struct Anatomy {
+    canvas: Canvas,
+    texels: Vec<[f32; CHANNELS]>,
     /// −1 for a left hand (mirror image of the right-hand model), +1 for a right hand.
-    pub handedness: f32,
+    handedness: f32,
+}
+
+impl Anatomy {
+    pub fn new(canvas: Canvas, skin: &SkinMaps, veins: &VeinMaps, left_hand: bool) -> Self {
+        let maps = [
+            (RELIEF, &skin.relief),
+            (CREASES, &skin.creases),
+            (TEXTURE, &skin.texture),
+            (ALBEDO, &skin.albedo),
+            (SHALLOW, &veins.shallow),
+            (DEEP, &veins.deep),
+            (TISSUE, &veins.tissue),
+        ];
+        let mut texels = vec![[0.0; CHANNELS]; canvas.size * canvas.size];
+        for (channel, plane) in maps {
+            for (t, &v) in texels.iter_mut().zip(&plane.data) {
+                t[channel] = v;
+            }
+        }
+        Self {
+            canvas,
+            texels,
+            handedness: if left_hand { -1.0 } else { 1.0 },
+        }
+    }
+
+    /// Bilinear lookup of all channels at a skin point (palm units, right-hand model).
+    #[inline]
+    fn lookup(&self, q: [f32; 2]) -> [f32; CHANNELS] {
+        let n = self.canvas.size;
+        let max = (n - 2) as f32;
+        let x = self.canvas.to_px(self.handedness * q[0]).clamp(0.0, max);
+        let y = self.canvas.to_px(q[1]).clamp(0.0, max);
+        let (x0, y0) = (x as usize, y as usize);
+        let (fx, fy) = (x - x0 as f32, y - y0 as f32);
+        let i = y0 * n + x0;
+        let (a, b, c, d) = (
+            &self.texels[i],
+            &self.texels[i + 1],
+            &self.texels[i + n],
+            &self.texels[i + n + 1],
+        );
+        let mut out = [0.0; CHANNELS];
+        for k in 0..CHANNELS {
+            let top = a[k] + (b[k] - a[k]) * fx;
+            let bottom = c[k] + (d[k] - c[k]) * fx;
+            out[k] = top + (bottom - top) * fy;
+        }
+        out
+    }
 }
 
 /// Scene radiance at output resolution before illumination gradients and the sensor.
@@ -37,54 +98,83 @@ pub struct Radiance {
     pub vein: Plane,
 }
 
+/// Cells per side of the grid on which the (smooth) pose + deformation map is evaluated exactly;
+/// pixels in between interpolate it bilinearly.
+const WARP_GRID: usize = 16;
+
+/// Skin points of a `m`×`m` supersampled ROI grid, from the exact map on a coarse grid.
+fn skin_points(acq: &Acquisition, m: usize) -> Vec<[f32; 2]> {
+    let g = WARP_GRID;
+    let to_roi = |k: f32| k / m as f32 * 2.0 - 1.0;
+    let nodes: Vec<[f32; 2]> = (0..=g)
+        .flat_map(|j| (0..=g).map(move |i| (i, j)))
+        .map(|(i, j)| {
+            let u = to_roi((i * m) as f32 / g as f32);
+            let v = to_roi((j * m) as f32 / g as f32);
+            acq.skin_point([u, v])
+        })
+        .collect();
+    let cell = m as f32 / g as f32;
+    let mut out = Vec::with_capacity(m * m);
+    for j in 0..m {
+        let gy = ((j as f32 + 0.5) / cell).min(g as f32 - 1e-3);
+        let (j0, ty) = (gy as usize, gy.fract());
+        for i in 0..m {
+            let gx = ((i as f32 + 0.5) / cell).min(g as f32 - 1e-3);
+            let (i0, tx) = (gx as usize, gx.fract());
+            let k = j0 * (g + 1) + i0;
+            let (a, b, c, d) = (nodes[k], nodes[k + 1], nodes[k + g + 1], nodes[k + g + 2]);
+            let mut q = [0.0; 2];
+            for (axis, value) in q.iter_mut().enumerate() {
+                let top = a[axis] + (b[axis] - a[axis]) * tx;
+                let bottom = c[axis] + (d[axis] - c[axis]) * tx;
+                *value = top + (bottom - top) * ty;
+            }
+            out.push(q);
+        }
+    }
+    out
+}
+
 /// Renders the palm surface seen through the ROI crop: visible and NIR radiance.
 pub fn surface(anatomy: &Anatomy, acq: &Acquisition, roi: usize) -> Radiance {
     let m = roi * SUPERSAMPLE;
     let mut height = Plane::new(m, m, 0.0);
     let mut albedo = Plane::new(m, m, 0.0);
     let mut nir = Plane::new(m, m, 0.0);
-    let (skin, veins, canvas) = (anatomy.skin, anatomy.veins, anatomy.canvas);
     let cv = acq.crease_visibility;
     let mu = acq.vein_contrast;
-    for j in 0..m {
-        let v = (j as f32 + 0.5) / m as f32 * 2.0 - 1.0;
-        for i in 0..m {
-            let u = (i as f32 + 0.5) / m as f32 * 2.0 - 1.0;
-            let q = acq.skin_point([u, v]);
-            let x = canvas.to_px(anatomy.handedness * q[0]);
-            let y = canvas.to_px(q[1]);
-            let relief = skin.relief.sample(x, y);
-            let crease = skin.creases.sample(x, y) * cv;
-            let fine = skin.texture.sample(x, y) * cv;
-            let floor = ((crease + fine) / CREASE_REFERENCE).min(1.5);
-            let mut h = relief - crease - fine;
-            let mut a = skin.albedo.sample(x, y) * (1.0 - 0.28 * floor);
-            let absorption = 1.1 * veins.shallow.sample(x, y) + 0.7 * veins.deep.sample(x, y);
-            let mut r = 0.72
-                * (1.0 + 0.08 * veins.tissue.sample(x, y))
-                * (1.0 - 0.07 * floor)
-                * (-mu * absorption).exp();
-            if let Some(band) = &acq.band_aid {
-                let (cover, pad, local) = band.cover(q);
-                if cover > 0.0 {
-                    // Fabric strip with perforations; the pad is plain and lighter.
-                    let holes = if pad {
-                        0.0
-                    } else {
-                        let fx = (local[0] / 0.09).rem_euclid(1.0) - 0.5;
-                        let fy = (local[1] / 0.09).rem_euclid(1.0) - 0.5;
-                        (1.0 - (fx * fx + fy * fy) / 0.04).max(0.0)
-                    };
-                    let tone = if pad { band.pad_tone } else { band.strip_tone };
-                    h += (relief + 0.012 - h) * cover;
-                    a += (tone * (1.0 - 0.35 * holes) - a) * cover;
-                    r += (0.8 * tone.sqrt() * (1.0 - 0.1 * holes) - r) * cover;
-                }
+    for (index, q) in skin_points(acq, m).into_iter().enumerate() {
+        let t = anatomy.lookup(q);
+        let relief = t[RELIEF];
+        let crease = t[CREASES] * cv;
+        let fine = t[TEXTURE] * cv;
+        let floor = ((crease + fine) / CREASE_REFERENCE).min(1.5);
+        let mut h = relief - crease - fine;
+        let mut a = t[ALBEDO] * (1.0 - 0.28 * floor);
+        let absorption = 1.1 * t[SHALLOW] + 0.7 * t[DEEP];
+        let mut r =
+            0.72 * (1.0 + 0.08 * t[TISSUE]) * (1.0 - 0.07 * floor) * (-mu * absorption).exp();
+        if let Some(band) = &acq.band_aid {
+            let (cover, pad, local) = band.cover(q);
+            if cover > 0.0 {
+                // Fabric strip with perforations; the pad is plain and lighter.
+                let holes = if pad {
+                    0.0
+                } else {
+                    let fx = (local[0] / 0.09).rem_euclid(1.0) - 0.5;
+                    let fy = (local[1] / 0.09).rem_euclid(1.0) - 0.5;
+                    (1.0 - (fx * fx + fy * fy) / 0.04).max(0.0)
+                };
+                let tone = if pad { band.pad_tone } else { band.strip_tone };
+                h += (relief + 0.012 - h) * cover;
+                a += (tone * (1.0 - 0.35 * holes) - a) * cover;
+                r += (0.8 * tone.sqrt() * (1.0 - 0.1 * holes) - r) * cover;
             }
-            *height.at_mut(i, j) = h;
-            *albedo.at_mut(i, j) = a;
-            *nir.at_mut(i, j) = r;
         }
+        height.data[index] = h;
+        albedo.data[index] = a;
+        nir.data[index] = r;
     }
     // One supersampled pixel spans 2/m ROI units = 2/(m·scale) palm units.
     let spacing = 2.0 / (m as f32 * acq.pose.scale);
