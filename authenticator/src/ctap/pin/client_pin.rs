@@ -420,8 +420,7 @@ mod tests {
     #[test]
     fn set_pin_then_get_tokens() {
         each_protocol(|p| {
-            let mut device = Device::new();
-            p.set_pin(&mut device, PIN).unwrap();
+            let mut device = Device::with_pin(p, PIN);
             let state = &device.store.state().pin;
             assert_eq!(state.pin_hash, Some(pin_hash(PIN.as_bytes())));
             assert_eq!(state.pin_code_points, 4);
@@ -470,9 +469,8 @@ mod tests {
             let new_pin_enc = shared.encrypt(pad_pin(PIN).unwrap().as_slice()).unwrap();
             let mut auth = shared.authenticate(&new_pin_enc);
             auth[0] ^= 1;
-            let request = MapBuilder::new()
-                .insert(1, p.protocol.version())
-                .insert(2, 3)
+            let request = p
+                .request(3)
                 .insert(3, key)
                 .insert(4, bytes(auth))
                 .insert(5, bytes(new_pin_enc));
@@ -532,8 +530,7 @@ mod tests {
     #[test]
     fn wrong_pins_count_down_and_need_a_power_cycle_after_three() {
         each_protocol(|p| {
-            let mut device = Device::new();
-            p.set_pin(&mut device, PIN).unwrap();
+            let mut device = Device::with_pin(p, PIN);
             assert_eq!(
                 p.get_pin_token(&mut device, "0000"),
                 Err(CtapError::PinInvalid)
@@ -564,8 +561,7 @@ mod tests {
     #[test]
     fn eight_wrong_pins_block_the_pin() {
         each_protocol(|p| {
-            let mut device = Device::new();
-            p.set_pin(&mut device, PIN).unwrap();
+            let mut device = Device::with_pin(p, PIN);
             for attempt in 1..=8u8 {
                 if attempt % 3 == 1 {
                     device.power_cycle();
@@ -595,8 +591,7 @@ mod tests {
     #[test]
     fn key_agreement_is_regenerated_after_a_mismatch() {
         each_protocol(|p| {
-            let mut device = Device::new();
-            p.set_pin(&mut device, PIN).unwrap();
+            let mut device = Device::with_pin(p, PIN);
             let before = device.pin_uv.key_agreement(p.protocol);
             p.get_pin_token(&mut device, PIN).unwrap();
             assert_eq!(device.pin_uv.key_agreement(p.protocol), before);
@@ -611,14 +606,9 @@ mod tests {
     #[test]
     fn malformed_pin_hash_enc_costs_no_retry() {
         each_protocol(|p| {
-            let mut device = Device::new();
-            p.set_pin(&mut device, PIN).unwrap();
+            let mut device = Device::with_pin(p, PIN);
             let (key, _) = p.key_agreement(&mut device);
-            let request = MapBuilder::new()
-                .insert(1, p.protocol.version())
-                .insert(2, 5)
-                .insert(3, key)
-                .insert(6, bytes(vec![0u8; 48]));
+            let request = p.request(5).insert(3, key).insert(6, bytes(vec![0u8; 48]));
             assert_eq!(device.client_pin(request), Err(CtapError::InvalidParameter));
             assert_eq!(retries(&mut device), (8, false));
         });
@@ -627,8 +617,7 @@ mod tests {
     #[test]
     fn change_pin() {
         each_protocol(|p| {
-            let mut device = Device::new();
-            p.set_pin(&mut device, PIN).unwrap();
+            let mut device = Device::with_pin(p, PIN);
             let token = p.get_pin_token(&mut device, PIN).unwrap();
             assert_eq!(
                 p.change_pin(&mut device, "0000", "5678"),
@@ -661,16 +650,14 @@ mod tests {
     #[test]
     fn change_pin_with_a_bad_auth_param_costs_no_retry() {
         each_protocol(|p| {
-            let mut device = Device::new();
-            p.set_pin(&mut device, PIN).unwrap();
+            let mut device = Device::with_pin(p, PIN);
             let (key, shared) = p.key_agreement(&mut device);
             let new_pin_enc = shared.encrypt(pad_pin("5678").unwrap().as_slice()).unwrap();
             let pin_hash_enc = shared.encrypt(&pin_hash(PIN.as_bytes())).unwrap();
             // Authenticates only newPinEnc, not newPinEnc || pinHashEnc.
             let auth = shared.authenticate(&new_pin_enc);
-            let request = MapBuilder::new()
-                .insert(1, p.protocol.version())
-                .insert(2, 4)
+            let request = p
+                .request(4)
                 .insert(3, key)
                 .insert(4, bytes(auth))
                 .insert(5, bytes(new_pin_enc))
@@ -683,8 +670,7 @@ mod tests {
     #[test]
     fn forced_pin_change() {
         each_protocol(|p| {
-            let mut device = Device::new();
-            p.set_pin(&mut device, PIN).unwrap();
+            let mut device = Device::with_pin(p, PIN);
             device.store.update(|s| s.pin.force_change = true).unwrap();
             assert_eq!(
                 p.get_pin_token(&mut device, PIN),
@@ -707,8 +693,7 @@ mod tests {
     #[test]
     fn token_permissions_and_rp_binding() {
         each_protocol(|p| {
-            let mut device = Device::new();
-            p.set_pin(&mut device, PIN).unwrap();
+            let mut device = Device::with_pin(p, PIN);
             let v = p.protocol.version();
             assert_eq!(
                 p.get_token(&mut device, PIN, Permission::NONE, None),
@@ -790,8 +775,7 @@ mod tests {
     #[test]
     fn unused_tokens_expire() {
         let p = Platform::new(PinProtocol::Two);
-        let mut device = Device::new();
-        p.set_pin(&mut device, PIN).unwrap();
+        let mut device = Device::with_pin(p, PIN);
         let token = p
             .get_token(&mut device, PIN, Permission::GA, Some("rp"))
             .unwrap();
@@ -808,13 +792,11 @@ mod tests {
     #[test]
     fn get_pin_token_refuses_permissions() {
         let p = Platform::new(PinProtocol::Two);
-        let mut device = Device::new();
-        p.set_pin(&mut device, PIN).unwrap();
+        let mut device = Device::with_pin(p, PIN);
         let (key, shared) = p.key_agreement(&mut device);
         let pin_hash_enc = shared.encrypt(&pin_hash(PIN.as_bytes())).unwrap();
-        let request = MapBuilder::new()
-            .insert(1, 2)
-            .insert(2, 5)
+        let request = p
+            .request(5)
             .insert(3, key)
             .insert(6, bytes(pin_hash_enc))
             .insert(9, 1);

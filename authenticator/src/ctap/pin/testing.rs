@@ -31,6 +31,13 @@ impl Device {
         }
     }
 
+    /// A fresh device on which `platform` has set `pin`.
+    pub fn with_pin(platform: Platform, pin: &str) -> Self {
+        let mut device = Device::new();
+        platform.set_pin(&mut device, pin).expect("setPIN");
+        device
+    }
+
     /// Simulated power cycle: volatile state is lost, the store stays.
     pub fn power_cycle(&mut self) {
         self.pin_uv = PinUv::new();
@@ -103,7 +110,8 @@ impl Platform {
         Platform { protocol }
     }
 
-    fn request(&self, sub: u8) -> MapBuilder {
+    /// A clientPIN request map with this protocol and `sub`.
+    pub fn request(&self, sub: u8) -> MapBuilder {
         MapBuilder::new()
             .insert(1, self.protocol.version())
             .insert(2, sub)
