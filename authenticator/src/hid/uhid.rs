@@ -258,12 +258,18 @@ impl UhidTransport {
     }
 
     pub fn create_at(path: &Path, id: &DeviceIdentity) -> io::Result<UhidTransport> {
-        let mut file = OpenOptions::new()
+        let file = OpenOptions::new()
             .read(true)
             .write(true)
             .custom_flags(libc::O_CLOEXEC)
             .open(path)
             .map_err(|e| explain_open_error(path, e))?;
+        Self::create_on(file, id)
+    }
+
+    /// Create the device on an already open uhid file (or anything speaking its event
+    /// protocol with message boundaries, such as a SOCK_SEQPACKET socket in tests).
+    pub fn create_on(mut file: File, id: &DeviceIdentity) -> io::Result<UhidTransport> {
         file.write_all(&encode_create2(id, &FIDO_REPORT_DESCRIPTOR)?[..])?;
         tracing::info!(
             vendor = format_args!("{:04x}", id.vendor),
@@ -375,6 +381,7 @@ impl ReportSink<()> for UhidSink {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::os::unix::net::UnixDatagram;
 
     #[test]
     fn event_size_matches_the_kernel_struct() {
@@ -510,6 +517,120 @@ mod tests {
             text.contains("/nonexistent/uhid") && text.contains("modprobe uhid"),
             "{text}"
         );
+    }
+
+    /// The kernel's side of /dev/uhid, played by the other end of a SOCK_SEQPACKET pair.
+    fn fake_kernel() -> (File, UnixDatagram) {
+        use std::os::fd::{FromRawFd, OwnedFd};
+        let mut fds = [0; 2];
+        // SAFETY: socketpair fills two fresh descriptors that we then own.
+        let rc =
+            unsafe { libc::socketpair(libc::AF_UNIX, libc::SOCK_SEQPACKET, 0, fds.as_mut_ptr()) };
+        assert_eq!(rc, 0, "{}", io::Error::last_os_error());
+        // SAFETY: fds are valid, open and owned by nobody else.
+        unsafe {
+            (
+                File::from(OwnedFd::from_raw_fd(fds[0])),
+                UnixDatagram::from(OwnedFd::from_raw_fd(fds[1])),
+            )
+        }
+    }
+
+    fn read_event(kernel: &mut UnixDatagram) -> Vec<u8> {
+        let mut ev = vec![0u8; EVENT_SIZE + 16];
+        let n = kernel.recv(&mut ev).unwrap();
+        ev.truncate(n);
+        ev
+    }
+
+    #[test]
+    fn serves_ctaphid_through_uhid_events() {
+        use crate::hid::packet::{self, ChannelId, Packet};
+        use crate::hid::Command;
+        use std::sync::atomic::Ordering;
+        use std::sync::{Arc, Mutex};
+
+        struct Echo;
+        impl crate::hid::App for Echo {
+            fn cbor(&mut self, request: &[u8], _io: &dyn crate::ctap::Interaction) -> Vec<u8> {
+                [&[0u8][..], request].concat()
+            }
+        }
+
+        let (device_end, mut kernel) = fake_kernel();
+        kernel
+            .set_read_timeout(Some(Duration::from_secs(5)))
+            .unwrap();
+        let transport = UhidTransport::create_on(device_end, &DeviceIdentity::default()).unwrap();
+        let create = read_event(&mut kernel);
+        assert_eq!(
+            (create.len(), get_u32(&create, 0)),
+            (EVENT_SIZE, event_type::CREATE2)
+        );
+
+        let stop = Arc::new(AtomicBool::new(false));
+        let server = {
+            let stop = Arc::clone(&stop);
+            let app: SharedApp = Arc::new(Mutex::new(Echo));
+            std::thread::spawn(move || transport.serve(app, Config::default(), &stop))
+        };
+        let send = |kernel: &mut UnixDatagram, ev: &[u8]| {
+            assert_eq!(kernel.send(ev).unwrap(), ev.len());
+        };
+        let mut simple = vec![0u8; EVENT_SIZE];
+        simple[..4].copy_from_slice(&event_type::START.to_ne_bytes());
+        send(&mut kernel, &simple);
+        simple[..4].copy_from_slice(&event_type::OPEN.to_ne_bytes());
+        send(&mut kernel, &simple);
+        // GET_REPORT is refused at once.
+        let mut get = vec![0u8; EVENT_SIZE];
+        get[..4].copy_from_slice(&event_type::GET_REPORT.to_ne_bytes());
+        get[4..8].copy_from_slice(&42u32.to_ne_bytes());
+        send(&mut kernel, &get);
+        let reply = read_event(&mut kernel);
+        assert_eq!(get_u32(&reply, 0), event_type::GET_REPORT_REPLY);
+        assert_eq!(
+            (get_u32(&reply, 4), get_u16(&reply, 8)),
+            (42, libc::EIO as u16)
+        );
+
+        // INIT, as hidraw delivers it: report-ID byte 0 first.
+        let nonce = [8, 7, 6, 5, 4, 3, 2, 1];
+        let init = packet::fragment(ChannelId::BROADCAST, Command::INIT, &nonce).unwrap()[0];
+        send(
+            &mut kernel,
+            &output_event(&[&[0u8][..], &init[..]].concat()),
+        );
+        let input = read_event(&mut kernel);
+        assert_eq!(get_u32(&input, 0), event_type::INPUT2);
+        assert_eq!(get_u16(&input, 4), 64);
+        let report: Report = input[6..70].try_into().unwrap();
+        let Packet::Init {
+            cmd: Command::INIT,
+            data,
+            ..
+        } = Packet::parse(&report)
+        else {
+            panic!("INIT answer expected")
+        };
+        assert_eq!(&data[..8], &nonce);
+        let cid = ChannelId::from_bytes(data[8..12].try_into().unwrap());
+
+        // A two-packet CBOR request and its two-packet answer.
+        let request: Vec<u8> = (0..100u8).collect();
+        for r in packet::fragment(cid, Command::CBOR, &request).unwrap() {
+            send(&mut kernel, &output_event(&r));
+        }
+        let answer: Vec<Report> = (0..2)
+            .map(|_| read_event(&mut kernel)[6..70].try_into().unwrap())
+            .collect();
+        let msg = packet::reassemble(&answer).unwrap().unwrap();
+        assert_eq!(msg.payload, [&[0u8][..], &request].concat());
+
+        stop.store(true, Ordering::SeqCst);
+        server.join().unwrap().unwrap();
+        // Dropping the transport destroys the device.
+        assert_eq!(get_u32(&read_event(&mut kernel), 0), event_type::DESTROY);
     }
 
     #[test]
