@@ -383,7 +383,7 @@ pub fn discoverable_for(state: &State, rp_id: &str) -> CtapResult<Vec<Credential
         .iter()
         .filter(|c| c.rp_id == rp_id)
         .collect();
-    records.sort_by(|a, b| b.created.cmp(&a.created));
+    records.sort_by_key(|c| std::cmp::Reverse(c.created));
     records.into_iter().map(Credential::from_record).collect()
 }
 

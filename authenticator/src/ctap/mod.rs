@@ -82,6 +82,8 @@ impl Default for Config {
 
 /// The persistent side: an open store, or a device disabled because its state failed the
 /// integrity check (only getInfo and reset answer then).
+// One per device, never moved around: the size difference between variants is irrelevant.
+#[allow(clippy::large_enum_variant)]
 pub(crate) enum Device {
     Ready(Store),
     Disabled(Disabled),

@@ -319,7 +319,3 @@ pub fn make(h: &mut Harness, params: MapBuilder) -> Made {
     let response = h.call(0x01, Some(params.build())).expect("makeCredential");
     check_attestation(&response)
 }
-
-pub fn permission_all() -> Permission {
-    Permission::MC | Permission::GA
-}
