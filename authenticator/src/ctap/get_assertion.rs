@@ -526,7 +526,32 @@ mod tests {
         }
     }
 
-    /// The platform side of hmac-secret: encrypt salts, authenticate them, decrypt outputs.
+    /// The platform side of hmac-secret: encrypt and authenticate salts for a getAssertion
+    /// naming `made`; `salt_auth` overrides the correct authentication.
+    fn hmac_secret_request(
+        h: &Harness,
+        made: &Made,
+        protocol: PinProtocol,
+        salts: &[u8],
+        salt_auth: Option<Vec<u8>>,
+    ) -> (MapBuilder, crate::ctap::pin::SharedSecret) {
+        let device_key = h.auth.pin_uv.key_agreement(protocol);
+        let (platform_key, shared) = protocol.encapsulate(&device_key, &mut rand::rngs::OsRng);
+        let salt_enc = shared.encrypt(salts).unwrap();
+        let salt_auth = salt_auth.unwrap_or_else(|| shared.authenticate(&salt_enc));
+        let input = MapBuilder::new()
+            .insert(0x01, platform_key.to_value())
+            .insert(0x02, cbor::bytes(salt_enc))
+            .insert(0x03, cbor::bytes(salt_auth))
+            .insert(0x04, protocol.version())
+            .build();
+        let params = get_assertion_params()
+            .insert(0x03, allow(&[&made.id]))
+            .insert(0x04, MapBuilder::new().insert("hmac-secret", input).build());
+        (params, shared)
+    }
+
+    /// hmac-secret outputs for `salts`, decrypted as the platform would.
     fn hmac_secret_roundtrip(
         h: &mut Harness,
         made: &Made,
@@ -534,19 +559,7 @@ mod tests {
         salts: &[u8],
         uv_token: Option<&[u8]>,
     ) -> Vec<u8> {
-        let device_key = h.auth.pin_uv.key_agreement(protocol);
-        let (platform_key, shared) = protocol.encapsulate(&device_key, &mut rand::rngs::OsRng);
-        let salt_enc = shared.encrypt(salts).unwrap();
-        let salt_auth = shared.authenticate(&salt_enc);
-        let input = MapBuilder::new()
-            .insert(0x01, platform_key.to_value())
-            .insert(0x02, cbor::bytes(salt_enc))
-            .insert(0x03, cbor::bytes(salt_auth))
-            .insert(0x04, protocol.version())
-            .build();
-        let mut params = get_assertion_params()
-            .insert(0x03, allow(&[&made.id]))
-            .insert(0x04, MapBuilder::new().insert("hmac-secret", input).build());
+        let (mut params, shared) = hmac_secret_request(h, made, protocol, salts, None);
         if let Some(token) = uv_token {
             params = params.insert(0x06, pin_auth(token, &CDH)).insert(0x07, 2);
         }
@@ -603,31 +616,20 @@ mod tests {
     }
 
     #[test]
-    fn hmac_secret_bad_salt_auth() {
+    fn hmac_secret_bad_input() {
         let mut h = Harness::new();
-        let made = make(
-            &mut h,
-            make_credential_params(b"u")
-                .insert(0x06, MapBuilder::new().insert("hmac-secret", true).build()),
-        );
-        let protocol = PinProtocol::Two;
-        let (platform_key, shared) = protocol.encapsulate(
-            &h.auth.pin_uv.key_agreement(protocol),
-            &mut rand::rngs::OsRng,
-        );
-        let salt_enc = shared.encrypt(&[1; 32]).unwrap();
-        let input = MapBuilder::new()
-            .insert(0x01, platform_key.to_value())
-            .insert(0x02, cbor::bytes(salt_enc))
-            .insert(0x03, cbor::bytes(vec![0; 32]))
-            .insert(0x04, 2)
-            .build();
-        let params = get_assertion_params()
-            .insert(0x03, allow(&[&made.id]))
-            .insert(0x04, MapBuilder::new().insert("hmac-secret", input).build());
+        let ext = MapBuilder::new().insert("hmac-secret", true).build();
+        let made = make(&mut h, make_credential_params(b"u").insert(0x06, ext));
+        let (params, _) =
+            hmac_secret_request(&h, &made, PinProtocol::Two, &[1; 32], Some(vec![0; 32]));
         assert_eq!(
             h.call(GA, Some(params.build())),
             Err(CtapError::PinAuthInvalid)
+        );
+        let (params, _) = hmac_secret_request(&h, &made, PinProtocol::One, &[1; 48], None);
+        assert_eq!(
+            h.call(GA, Some(params.build())),
+            Err(CtapError::InvalidLength)
         );
     }
 

@@ -487,17 +487,10 @@ mod tests {
     #[test]
     fn parameter_errors() {
         let mut h = Harness::new();
-        let full = make_credential_params(b"u");
         for missing in [0x01, 0x02, 0x03, 0x04] {
-            let entries = cbor::as_map(&full.clone().build())
-                .unwrap()
-                .entries()
-                .iter()
-                .filter(|(k, _)| *k != cbor::int(missing))
-                .cloned()
-                .collect();
+            let params = with_entry(make_credential_params(b"u"), missing, None);
             assert_eq!(
-                h.call(MC, Some(Value::Map(entries))),
+                h.call(MC, Some(params)),
                 Err(CtapError::MissingParameter),
                 "missing {missing}"
             );
@@ -511,17 +504,9 @@ mod tests {
             (0x06, Value::Array(vec![])),
         ];
         for (key, value) in wrong_types {
-            let params = make_credential_params(b"u").insert(key, value).build();
-            // MapBuilder keeps both entries: build the map by hand without the duplicate.
-            let entries: Vec<_> = cbor::as_map(&params).unwrap().entries().to_vec();
-            let mut dedup: Vec<(Value, Value)> = Vec::new();
-            for (k, v) in entries.into_iter().rev() {
-                if !dedup.iter().any(|(d, _)| *d == k) {
-                    dedup.push((k, v));
-                }
-            }
+            let params = with_entry(make_credential_params(b"u"), key, Some(value));
             assert_eq!(
-                h.call(MC, Some(Value::Map(dedup))),
+                h.call(MC, Some(params)),
                 Err(CtapError::CborUnexpectedType),
                 "wrong type for {key}"
             );
@@ -553,44 +538,25 @@ mod tests {
     #[test]
     fn unsupported_algorithm() {
         let mut h = Harness::new();
-        let eddsa = Value::Array(vec![
-            MapBuilder::new()
-                .insert("alg", -8)
-                .insert("type", "public-key")
-                .build(),
-            MapBuilder::new()
-                .insert("alg", -7)
-                .insert("type", "other")
-                .build(),
-        ]);
-        let mut entries = cbor::as_map(&make_credential_params(b"u").build())
-            .unwrap()
-            .entries()
-            .to_vec();
-        entries.retain(|(k, _)| *k != cbor::int(4));
-        entries.push((cbor::int(4), eddsa));
+        let offer = |algs: &[(i64, &str)]| {
+            let list = algs
+                .iter()
+                .map(|(alg, kind)| {
+                    MapBuilder::new()
+                        .insert("alg", *alg)
+                        .insert("type", *kind)
+                        .build()
+                })
+                .collect();
+            with_entry(make_credential_params(b"u"), 0x04, Some(Value::Array(list)))
+        };
         assert_eq!(
-            h.call(MC, Some(Value::Map(entries))),
+            h.call(MC, Some(offer(&[(-8, "public-key"), (-7, "other")]))),
             Err(CtapError::UnsupportedAlgorithm)
         );
         // ES256 later in the list is found.
-        let mixed = Value::Array(vec![
-            MapBuilder::new()
-                .insert("alg", -257)
-                .insert("type", "public-key")
-                .build(),
-            MapBuilder::new()
-                .insert("alg", -7)
-                .insert("type", "public-key")
-                .build(),
-        ]);
-        let mut entries = cbor::as_map(&make_credential_params(b"u").build())
-            .unwrap()
-            .entries()
-            .to_vec();
-        entries.retain(|(k, _)| *k != cbor::int(4));
-        entries.push((cbor::int(4), mixed));
-        check_attestation(&h.call(MC, Some(Value::Map(entries))).unwrap());
+        let response = h.call(MC, Some(offer(&[(-257, "public-key"), (-7, "public-key")])));
+        check_attestation(&response.unwrap());
     }
 
     #[test]

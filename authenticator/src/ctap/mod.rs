@@ -135,8 +135,12 @@ impl std::fmt::Debug for Authenticator {
 impl Authenticator {
     /// An authenticator over an open store.
     pub fn new(store: Store, presence: Box<dyn UserPresence>, config: Config) -> Self {
+        Self::with_device(Device::Ready(store), presence, config)
+    }
+
+    fn with_device(device: Device, presence: Box<dyn UserPresence>, config: Config) -> Self {
         Authenticator {
-            device: Device::Ready(store),
+            device,
             pin_uv: PinUv::new(),
             presence,
             builtin_uv: None,
@@ -159,21 +163,12 @@ impl Authenticator {
         config: Config,
     ) -> Self {
         tracing::error!(dir = %dir.display(), %error, "device state failed its integrity check: device disabled until reset");
-        Authenticator {
-            device: Device::Disabled(Disabled {
-                reopen,
-                dir,
-                reason: error.to_string(),
-            }),
-            pin_uv: PinUv::new(),
-            presence,
-            builtin_uv: None,
-            next_assertion: None,
-            cred_enumeration: Default::default(),
-            config,
-            events: EventSink::disabled(),
-            powered_at: Instant::now(),
-        }
+        let disabled = Disabled {
+            reopen,
+            dir,
+            reason: error.to_string(),
+        };
+        Self::with_device(Device::Disabled(disabled), presence, config)
     }
 
     /// Send operator events to `sink`. A device that came up disabled reports its tamper
@@ -240,7 +235,7 @@ impl Authenticator {
             Operation::GetNextAssertion => get_assertion::handle_next(self, params),
             Operation::Reset => reset::handle(self, params, io),
             Operation::Selection => selection::handle(self, params, io),
-            Operation::ClientPin => pin::client_pin::handle(self, params),
+            Operation::ClientPin => pin::client_pin::handle(self, params, io),
             Operation::CredentialManagement | Operation::PreviewCredentialManagement => {
                 credential_management::handle(self, params)
             }

@@ -81,43 +81,9 @@ pub fn status_and_body(response: &[u8]) -> Result<Value, CtapError> {
 }
 
 fn ctap_error(status: u8) -> CtapError {
-    // Every code this authenticator emits, for readable assertions.
-    use CtapError::*;
-    [
-        InvalidCommand,
-        InvalidParameter,
-        InvalidLength,
-        CborUnexpectedType,
-        InvalidCbor,
-        MissingParameter,
-        LimitExceeded,
-        CredentialExcluded,
-        UnsupportedAlgorithm,
-        OperationDenied,
-        KeyStoreFull,
-        UnsupportedOption,
-        InvalidOption,
-        KeepaliveCancel,
-        NoCredentials,
-        UserActionTimeout,
-        NotAllowed,
-        PinInvalid,
-        PinBlocked,
-        PinAuthInvalid,
-        PinAuthBlocked,
-        PinNotSet,
-        PinRequired,
-        PinPolicyViolation,
-        InvalidSubcommand,
-        UnauthorizedPermission,
-        RequestTooLarge,
-        IntegrityFailure,
-        UvInvalid,
-        Other,
-    ]
-    .into_iter()
-    .find(|e| *e as u8 == status)
-    .unwrap_or_else(|| panic!("unexpected status {status:#04x}"))
+    crate::client::CtapStatus(status)
+        .error()
+        .unwrap_or_else(|| panic!("unexpected status {status:#04x}"))
 }
 
 /// pinUvAuthParam for `message` with a token, protocol 2.
@@ -167,6 +133,20 @@ pub fn get_assertion_params() -> MapBuilder {
     MapBuilder::new()
         .insert(0x01, TEST_RP)
         .insert(0x02, cbor::bytes(CDH.to_vec()))
+}
+
+/// `params` with `key` set to `value` (replacing any entry), or removed when `None`.
+pub fn with_entry(params: MapBuilder, key: u64, value: Option<Value>) -> Value {
+    let built = params.build();
+    let mut entries: Vec<(Value, Value)> = cbor::as_map(&built)
+        .unwrap()
+        .entries()
+        .iter()
+        .filter(|(k, _)| *k != cbor::int(key))
+        .cloned()
+        .collect();
+    entries.extend(value.map(|v| (cbor::int(key), v)));
+    Value::Map(entries)
 }
 
 pub fn options(pairs: &[(&str, bool)]) -> Value {
