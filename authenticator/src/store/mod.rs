@@ -41,6 +41,7 @@ use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
 use zeroize::Zeroizing;
 
 pub use error::{IntegrityError, StoreError};
@@ -87,6 +88,9 @@ pub struct Store {
     /// The next value to hand out; never above `counter_ceiling`.
     counter_next: u32,
     counter_block: NonZeroU32,
+    /// SHA-256 of the plaintext last written, so an update that changes nothing skips the
+    /// fsyncs (e.g. restoring retries that are already full).
+    persisted_digest: Option<[u8; 32]>,
     _lock: File,
 }
 
@@ -144,6 +148,7 @@ impl Store {
             counter_ceiling: sealed.counter_ceiling,
             counter_next: sealed.counter_ceiling,
             counter_block: NonZeroU32::new(DEFAULT_COUNTER_BLOCK).expect("non-zero"),
+            persisted_digest: Some(Sha256::digest(plaintext.as_slice()).into()),
             _lock: lock,
         };
         if anchored.is_some_and(|a| a.generation < generation) {
@@ -194,6 +199,7 @@ impl Store {
             counter_ceiling: ceiling,
             counter_next: ceiling,
             counter_block: NonZeroU32::new(DEFAULT_COUNTER_BLOCK).expect("non-zero"),
+            persisted_digest: None,
             key,
             _lock: lock,
         };
@@ -207,7 +213,8 @@ impl Store {
     }
 
     /// Apply `f` to a copy of the state, persist it, then make it current. On error nothing
-    /// changes in memory (the caller may retry or report).
+    /// changes in memory (the caller may retry or report). An update that leaves the state
+    /// as it is writes nothing.
     pub fn update<R>(&mut self, f: impl FnOnce(&mut State) -> R) -> Result<R, StoreError> {
         let mut next = self.state.clone();
         let result = f(&mut next);
@@ -270,6 +277,10 @@ impl Store {
         let mut plaintext = Zeroizing::new(Vec::with_capacity(4096));
         ciborium::into_writer(&sealed, &mut *plaintext)
             .map_err(|e| StoreError::Encode(e.to_string()))?;
+        let digest: [u8; 32] = Sha256::digest(plaintext.as_slice()).into();
+        if self.persisted_digest == Some(digest) {
+            return Ok(());
+        }
         let bytes = sealed::seal(
             &self.key,
             Kind::State,
@@ -281,6 +292,7 @@ impl Store {
             .map_err(|e| StoreError::io(self.dir.join(STATE_FILE), e))?;
         self.generation = generation;
         self.counter_ceiling = ceiling;
+        self.persisted_digest = Some(digest);
         self.raise_anchor();
         Ok(())
     }

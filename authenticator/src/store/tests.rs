@@ -118,6 +118,21 @@ fn failed_write_leaves_memory_and_disk_unchanged() {
 }
 
 #[test]
+fn an_update_that_changes_nothing_writes_nothing() {
+    let dev = Device::new();
+    let mut store = dev.open().unwrap();
+    let generation = store.generation();
+    store.update(|s| s.pin.retries = 8).unwrap();
+    assert_eq!(store.generation(), generation);
+    store.update(|s| s.pin.retries = 7).unwrap();
+    assert_eq!(store.generation(), generation + 1);
+    drop(store);
+    let mut store = dev.open().unwrap();
+    store.update(|s| s.pin.retries = 7).unwrap();
+    assert_eq!(store.generation(), generation + 1, "known after reopen too");
+}
+
+#[test]
 fn counters_increase_and_resume_above_everything_handed_out() {
     let dev = Device::new();
     let mut store = dev.open().unwrap();
@@ -336,7 +351,9 @@ fn latency_report() {
         .map(PathBuf::from)
         .unwrap_or_else(std::env::temp_dir);
     let tmp = tempfile::tempdir_in(&dir).unwrap();
-    let mut store = Store::open(&tmp.path().join("s"), MasterKey::from_bytes([1; 32])).unwrap();
+    // A key file, so each write also raises the rollback anchor as in production.
+    let source = KeySource::File(tmp.path().join("master.key"));
+    let mut store = Store::open_with(&tmp.path().join("s"), &source).unwrap();
     store
         .update(|s| s.credentials.extend((0..20).map(credential)))
         .unwrap();
@@ -362,7 +379,7 @@ fn latency_report() {
     let (u50, u99) = median(updates);
     let (c50, c99) = median(counters);
     println!(
-        "store latency on {} (20 credentials): update median {u50:?} p99 {u99:?}; \
+        "store latency on {} (20 credentials, key file + anchor): update median {u50:?} p99 {u99:?}; \
          next_signature_counter median {c50:?} p99 {c99:?} (block {DEFAULT_COUNTER_BLOCK})",
         dir.display()
     );
