@@ -114,3 +114,42 @@ fn busy_udp_port_fails_clearly() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains(&addr), "{stderr}");
 }
+
+#[test]
+fn tampered_state_comes_up_disabled_and_reports_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state");
+    let (mut child, _) = start(&state);
+    assert!(signal_and_wait(&mut child, libc::SIGTERM).success());
+    // Flip one bit of the sealed state.
+    let sealed = state.join(palmkey::store::STATE_FILE);
+    let mut bytes = std::fs::read(&sealed).unwrap();
+    let last = bytes.len() - 1;
+    bytes[last] ^= 0x01;
+    std::fs::write(&sealed, bytes).unwrap();
+
+    let events = dir.path().join("events.jsonl");
+    let mut child = serve(
+        &state,
+        &["--udp", "127.0.0.1:0", "--events", events.to_str().unwrap()],
+    )
+    .spawn()
+    .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let addr: SocketAddr = line
+        .trim_end()
+        .strip_prefix("palmkey ready udp=")
+        .unwrap()
+        .parse()
+        .unwrap();
+    let mut dev = CtapHid::connect_udp(addr).unwrap();
+    assert_eq!(dev.cbor(&[0x04]).unwrap()[0], 0x00, "getInfo still answers");
+    // makeCredential with an empty map: refused because the device is disabled.
+    assert_eq!(dev.cbor(&[0x01, 0xa0]).unwrap(), vec![0x3d]); // CTAP2_ERR_INTEGRITY_FAILURE
+    assert!(signal_and_wait(&mut child, libc::SIGTERM).success());
+    let log = std::fs::read_to_string(&events).unwrap();
+    assert!(log.contains("tamper"), "{log}");
+}

@@ -80,8 +80,9 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
         }
         Some(other) => anyhow::bail!("unknown sensor {other:?} (supported: sim)"),
     }
-    // Validated now so a bad --events/--webhook fails at start-up, not at the first event.
-    let _events = EventSink::new(EventConfig {
+    // Built before the store so a bad --events/--webhook fails at start-up, and a tampered
+    // state already has somewhere to report to.
+    let events = EventSink::new(EventConfig {
         file: args.events.clone(),
         webhook: args.webhook.clone(),
         ..EventConfig::default()
@@ -90,7 +91,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
         .key_file
         .clone()
         .map_or(KeySource::Auto, KeySource::File);
-    let authenticator = open_authenticator(&args.state, key_source)?;
+    let authenticator = open_authenticator(&args.state, key_source)?.with_events(events);
     let app: SharedApp = Arc::new(Mutex::new(authenticator));
     let config = hid::Config::default();
 
