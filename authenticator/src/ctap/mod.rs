@@ -377,7 +377,7 @@ mod tests {
         let kept = std::fs::read_dir(h.dir.path())
             .unwrap()
             .filter_map(Result::ok)
-            .any(|e| e.file_name().to_string_lossy().contains("tampered"));
+            .any(|e| e.file_name() == crate::store::TAMPERED_FILE);
         assert!(kept);
         make(&mut h, make_credential_params(b"u"));
     }

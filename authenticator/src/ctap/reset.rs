@@ -3,15 +3,15 @@
 //!
 //! CTAP 2.1 §6.6: only within 10 s of power-up and with user presence, so malware on a host
 //! cannot silently wipe a key that has been plugged in for a while. Reset is also the only way
-//! out of the disabled (tampered) mode: the tampered state file is kept aside as evidence and
-//! a factory-fresh state is started in its place.
+//! out of the disabled (tampered) mode: the tampered state file is kept aside as evidence
+//! (`state.tampered`, never read back) and a factory-fresh state is started in its place.
 
 use std::path::Path;
 
 use super::status::{CtapError, CtapResult};
 use super::{storage_error, Authenticator, Device, Interaction};
 use crate::events::DeviceEvent;
-use crate::store::STATE_FILE;
+use crate::store::{STATE_FILE, TAMPERED_FILE};
 
 pub fn handle(auth: &mut Authenticator, _params: &[u8], io: &dyn Interaction) -> CtapResult {
     if auth.since_power_up() > auth.config.reset_window {
@@ -37,17 +37,17 @@ pub fn handle(auth: &mut Authenticator, _params: &[u8], io: &dyn Interaction) ->
     Ok(Vec::new())
 }
 
-/// Rename the state that failed its integrity check to `state.sealed.tampered-<unix time>`.
+/// Move the state that failed its integrity check to the store's `state.tampered`, so that
+/// `reopen` starts a fresh state whether it is a plain open or [`Store::open_for_reset`]
+/// (which then finds nothing left to move).
+///
+/// [`Store::open_for_reset`]: crate::store::Store::open_for_reset
 fn set_aside_tampered(dir: &Path) -> CtapResult<()> {
     let path = dir.join(STATE_FILE);
     if !path.exists() {
         return Ok(());
     }
-    let stamp = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0);
-    let aside = dir.join(format!("{STATE_FILE}.tampered-{stamp}"));
+    let aside = dir.join(TAMPERED_FILE);
     std::fs::rename(&path, &aside).map_err(|error| {
         tracing::error!(%error, path = %path.display(), "cannot set the tampered state aside");
         CtapError::Other
