@@ -16,9 +16,11 @@
 //! - CANCEL is never answered; it cancels the running request of its own channel and is
 //!   ignored otherwise.
 //! - MSG (CTAP1/U2F) is not implemented: INIT advertises NMSG and MSG gets ERR_INVALID_CMD,
-//!   which CTAP 2.1 §11.2.9.1.3 prescribes for NMSG devices. Without U2F_V2 in getInfo
-//!   neither python-fido2 2.x nor libfido2 ever send MSG to a CBOR-capable device, and
-//!   advertising MSG only to fail each APDU would invite U2F fallbacks that cannot work.
+//!   as CTAP 2.1 prescribes for NMSG devices. This is how FIDO2-only authenticators present
+//!   themselves (libfido2 itself reports CBOR|NMSG for a FIDO_2_0-only NFC applet).
+//!   python-fido2 2.x's `Fido2Client` only falls back to CTAP1 when CTAP2 fails, so it never
+//!   sends MSG here. Advertising MSG and answering every APDU with SW_INS_NOT_SUPPORTED would
+//!   instead invite U2F fallbacks (platforms probing legacy credentials) that cannot succeed.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
