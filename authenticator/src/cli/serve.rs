@@ -100,11 +100,14 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
     let uhid = if args.uhid {
         let device = UhidTransport::create().context("--uhid")?;
         let (app, config) = (Arc::clone(&app), config.clone());
-        Some(
-            thread::Builder::new()
-                .name("uhid".into())
-                .spawn(move || device.serve(app, config, &STOP))?,
-        )
+        Some(thread::Builder::new().name("uhid".into()).spawn(move || {
+            let result = device.serve(app, config, &STOP);
+            if let Err(error) = &result {
+                // UDP keeps serving; say so now rather than only at exit.
+                tracing::error!(%error, "uhid transport stopped");
+            }
+            result
+        })?)
     } else {
         None
     };
