@@ -33,6 +33,13 @@ pub struct Pose {
 }
 
 impl Pose {
+    /// The palm exactly where the unposed ROI expects it.
+    pub const IDENTITY: Pose = Pose {
+        rotation_deg: 0.0,
+        shift: [0.0, 0.0],
+        scale: 1.0,
+    };
+
     /// The palm point shown at ROI coordinates `u`.
     #[inline]
     pub fn palm_point(&self, u: Point) -> Point {
@@ -50,6 +57,11 @@ pub struct Deformation {
 }
 
 impl Deformation {
+    /// No stretch at all.
+    pub fn none() -> Self {
+        Self { bumps: Vec::new() }
+    }
+
     #[inline]
     pub fn displace(&self, p: Point) -> Point {
         let mut out = p;

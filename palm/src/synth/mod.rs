@@ -22,6 +22,8 @@ mod render;
 pub mod rng;
 mod skin;
 mod strokes;
+#[cfg(test)]
+mod tests;
 mod vessels;
 
 pub use acquisition::{Acquisition, Pose};
