@@ -13,7 +13,7 @@ use zeroize::Zeroizing;
 use super::{Permission, PinProtocol, PinUv, SharedSecret};
 use crate::ctap::cbor::{as_bytes, as_text, as_u8, bytes, MapBuilder, Params};
 use crate::ctap::status::CtapResult;
-use crate::ctap::{storage_error, Authenticator, CtapError};
+use crate::ctap::{storage_error, Authenticator, CtapError, Device, Interaction};
 use crate::store::Store;
 
 /// Request parameter keys.
@@ -94,9 +94,16 @@ pub fn pin_hash(pin: &[u8]) -> [u8; 16] {
     out
 }
 
-/// authenticatorClientPIN as the authenticator dispatches it.
-pub fn handle(auth: &mut Authenticator, params: &[u8]) -> CtapResult {
+/// authenticatorClientPIN as the authenticator dispatches it. Only the built-in UV
+/// subcommand needs more than the PIN state and the store (the UV method, and `io` for
+/// keep-alives while the person presents their palm).
+pub fn handle(auth: &mut Authenticator, params: &[u8], io: &dyn Interaction) -> CtapResult {
     let params = Params::parse(params)?;
+    if params.optional(key::SUB_COMMAND, as_u8)?
+        == Some(SubCommand::GetPinUvAuthTokenUsingUvWithPermissions as u8)
+    {
+        return get_token_using_uv(auth, &params, io);
+    }
     let (store, pin_uv) = auth.store_and_pin()?;
     client_pin(pin_uv, store, &params)
 }
@@ -127,8 +134,7 @@ pub fn client_pin(pin_uv: &mut PinUv, store: &mut Store, params: &Params) -> Cta
         SubCommand::GetPinUvAuthTokenUsingPinWithPermissions => {
             get_token_with_permissions(pin_uv, store, params)
         }
-        // The seam for built-in UV (palm): until it exists the device reports no "uv" option
-        // and answers this subcommand as unsupported.
+        // Needs the built-in UV method: only [`handle`] has it.
         SubCommand::GetPinUvAuthTokenUsingUvWithPermissions => Err(CtapError::InvalidSubcommand),
     }
 }
@@ -217,6 +223,24 @@ fn get_token_with_permissions(
     let protocol = protocol(params)?;
     let pin_hash_enc = params.required(key::PIN_HASH_ENC, as_bytes)?;
     params.required(key::KEY_AGREEMENT, Ok)?;
+    let (permissions, rp_id) = requested_permissions(pin_uv, params)?;
+    issue_token_with_pin(
+        pin_uv,
+        store,
+        params,
+        protocol,
+        pin_hash_enc,
+        permissions,
+        rp_id,
+    )
+}
+
+/// The permissions (and permissions RP ID) a token request asks for: some, all grantable on
+/// this device, and an RP ID when mc or ga is among them.
+fn requested_permissions(
+    pin_uv: &PinUv,
+    params: &Params,
+) -> Result<(Permission, Option<String>), CtapError> {
     let permissions = Permission::from_bits(params.required(key::PERMISSIONS, as_u8)?);
     let rp_id = params.optional(key::RP_ID, as_text)?.map(str::to_owned);
     if permissions.is_empty() {
@@ -228,15 +252,45 @@ fn get_token_with_permissions(
     if permissions.needs_rp_id() && rp_id.is_none() {
         return Err(CtapError::MissingParameter);
     }
-    issue_token_with_pin(
+    Ok((permissions, rp_id))
+}
+
+/// getPinUvAuthTokenUsingUvWithPermissions: built-in UV (the palm) identifies the person,
+/// and the token remembers who it was. Without a built-in UV method the subcommand is
+/// unsupported; with nobody enrolled it is not allowed. UV failures (`UvInvalid`,
+/// `UvBlocked`, cancel, timeout) come from the method and its retry counter.
+fn get_token_using_uv(
+    auth: &mut Authenticator,
+    params: &Params,
+    io: &dyn Interaction,
+) -> CtapResult {
+    let protocol = protocol(params)?;
+    params.required(key::KEY_AGREEMENT, Ok)?;
+    let Authenticator {
+        device,
         pin_uv,
-        store,
-        params,
-        protocol,
-        pin_hash_enc,
-        permissions,
-        rp_id,
-    )
+        builtin_uv,
+        ..
+    } = auth;
+    let Device::Ready(store) = device else {
+        return Err(CtapError::IntegrityFailure);
+    };
+    let uv = builtin_uv.as_mut().ok_or(CtapError::InvalidSubcommand)?;
+    let (permissions, rp_id) = requested_permissions(pin_uv, params)?;
+    if !uv.is_enrolled(store.state()) {
+        return Err(CtapError::NotAllowed);
+    }
+    let shared = shared_secret(pin_uv, params, protocol)?;
+    let user = uv.verify(store, io)?;
+    let token = pin_uv.issue_token_for_user(permissions, rp_id, user);
+    let token_enc = shared.encrypt(token)?;
+    tracing::debug!(
+        permissions = permissions.bits(),
+        "pinUvAuthToken issued after built-in UV"
+    );
+    Ok(MapBuilder::new()
+        .insert(out::PIN_UV_AUTH_TOKEN, bytes(token_enc))
+        .encode())
 }
 
 /// The common tail of getPinToken and getPinUvAuthTokenUsingPinWithPermissions: check the
@@ -386,6 +440,8 @@ mod tests {
 
     use super::*;
     use crate::ctap::pin::testing::{field, Device, Platform};
+    use crate::ctap::test_support::{FakePalm, Harness};
+    use crate::ctap::user::VerifiedUser;
 
     const PIN: &str = "1234";
 
@@ -855,5 +911,52 @@ mod tests {
             device.client_pin(MapBuilder::new().insert(2, "x")),
             Err(CtapError::CborUnexpectedType)
         );
+    }
+
+    #[test]
+    fn built_in_uv_issues_tokens_for_the_identified_person() {
+        each_protocol(|p| {
+            let v = p.protocol.version();
+            let mut h = Harness::new();
+            assert_eq!(
+                p.get_token_using_uv(&mut h.auth, Permission::GA, Some("rp")),
+                Err(CtapError::InvalidSubcommand)
+            );
+            let palm = FakePalm::default();
+            h.auth.set_builtin_uv(Box::new(palm.clone()));
+            // Nobody holds out a palm.
+            assert_eq!(
+                p.get_token_using_uv(&mut h.auth, Permission::GA, Some("rp")),
+                Err(CtapError::UvInvalid)
+            );
+            palm.present(Some(b"alice"));
+            assert_eq!(
+                p.get_token_using_uv(&mut h.auth, Permission::GA, None),
+                Err(CtapError::MissingParameter)
+            );
+            assert_eq!(
+                p.get_token_using_uv(&mut h.auth, Permission::BE, None),
+                Err(CtapError::UnauthorizedPermission)
+            );
+            let token = p
+                .get_token_using_uv(&mut h.auth, Permission::GA, Some("rp"))
+                .unwrap();
+            let alice = VerifiedUser {
+                template_id: b"alice".to_vec(),
+            };
+            assert_eq!(h.auth.pin_uv.token_verified_user(), Some(alice));
+            assert!(h.auth.pin_uv.token_user_present());
+            let sig = p.auth(&token, b"cdh");
+            h.auth
+                .pin_uv
+                .verify(v, b"cdh", &sig, Permission::GA, Some("rp"))
+                .unwrap();
+            // A PIN-issued token acts for nobody in particular.
+            p.set_pin(&mut h.auth, PIN).unwrap();
+            p.get_token(&mut h.auth, PIN, Permission::GA, Some("rp"))
+                .unwrap();
+            assert_eq!(h.auth.pin_uv.token_verified_user(), None);
+            assert!(!h.auth.pin_uv.token_user_present());
+        });
     }
 }

@@ -19,6 +19,7 @@ pub use protocol::{KeyAgreementKey, PinProtocol, SharedSecret};
 pub use token::{Grant, PinUvAuthToken};
 
 use super::cose::CoseKey;
+use super::user::VerifiedUser;
 use super::CtapError;
 
 /// pinUvAuthToken permissions (CTAP 2.1 §6.5.5.7), a bit set.
@@ -175,8 +176,40 @@ impl PinUv {
         rp_id: Option<String>,
         user_present: bool,
     ) -> &[u8] {
+        self.token.issue(
+            &mut OsRng,
+            permissions,
+            rp_id,
+            user_present,
+            None,
+            Instant::now(),
+        )
+    }
+
+    /// Issue a new token after built-in UV identified `user`; the token remembers who, so
+    /// requests made with it act for that person (shared-terminal semantics).
+    pub(crate) fn issue_token_for_user(
+        &mut self,
+        permissions: Permission,
+        rp_id: Option<String>,
+        user: VerifiedUser,
+    ) -> &[u8] {
+        self.token.issue(
+            &mut OsRng,
+            permissions,
+            rp_id,
+            true,
+            Some(user),
+            Instant::now(),
+        )
+    }
+
+    /// The person built-in UV identified when the current token was issued (`None` for a
+    /// PIN-issued token or no token).
+    pub fn token_verified_user(&mut self) -> Option<VerifiedUser> {
         self.token
-            .issue(&mut OsRng, permissions, rp_id, user_present, Instant::now())
+            .grant_at(Instant::now())
+            .and_then(|g| g.verified_user.clone())
     }
 
     /// Invalidate any token (e.g. after changePIN or setPIN).

@@ -166,7 +166,7 @@ impl Platform {
 
     /// getPinToken (legacy); returns the decrypted token.
     pub fn get_pin_token(&self, device: &mut impl Target, pin: &str) -> Result<Vec<u8>, CtapError> {
-        self.token_request(device, pin, 0x05, |r| r)
+        self.token_request(device, Some(pin), 0x05, |r| r)
     }
 
     /// getPinUvAuthTokenUsingPinWithPermissions; returns the decrypted token.
@@ -177,7 +177,19 @@ impl Platform {
         permissions: Permission,
         rp_id: Option<&str>,
     ) -> Result<Vec<u8>, CtapError> {
-        self.token_request(device, pin, 0x09, |r| {
+        self.token_request(device, Some(pin), 0x09, |r| {
+            r.insert(9, permissions.bits()).insert_opt(10, rp_id)
+        })
+    }
+
+    /// getPinUvAuthTokenUsingUvWithPermissions; returns the decrypted token.
+    pub fn get_token_using_uv(
+        &self,
+        device: &mut impl Target,
+        permissions: Permission,
+        rp_id: Option<&str>,
+    ) -> Result<Vec<u8>, CtapError> {
+        self.token_request(device, None, 0x06, |r| {
             r.insert(9, permissions.bits()).insert_opt(10, rp_id)
         })
     }
@@ -185,17 +197,13 @@ impl Platform {
     fn token_request(
         &self,
         device: &mut impl Target,
-        pin: &str,
+        pin: Option<&str>,
         sub: u8,
         extra: impl FnOnce(MapBuilder) -> MapBuilder,
     ) -> Result<Vec<u8>, CtapError> {
         let (key, shared) = self.key_agreement(device);
-        let pin_hash_enc = shared.encrypt(&pin_hash(pin.as_bytes())).unwrap();
-        let request = extra(
-            self.request(sub)
-                .insert(3, key)
-                .insert(6, bytes(pin_hash_enc)),
-        );
+        let pin_hash_enc = pin.map(|pin| bytes(shared.encrypt(&pin_hash(pin.as_bytes())).unwrap()));
+        let request = extra(self.request(sub).insert(3, key).insert_opt(6, pin_hash_enc));
         let response = device.client_pin(request)?;
         let token_enc = field(&response, 2).as_bytes().expect("token bytes");
         Ok(shared.decrypt(token_enc).expect("token decrypts").to_vec())

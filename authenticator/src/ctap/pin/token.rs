@@ -10,6 +10,7 @@ use rand_core::CryptoRngCore;
 use zeroize::Zeroizing;
 
 use super::Permission;
+use crate::ctap::user::VerifiedUser;
 
 /// A token nobody used within this time after issuance stops being in use.
 pub const INITIAL_USAGE_LIMIT: Duration = Duration::from_secs(30);
@@ -29,6 +30,9 @@ pub struct Grant {
     pub rp_id: Option<String>,
     pub user_present: bool,
     pub user_verified: bool,
+    /// The person built-in UV identified when the token was issued that way; `None` for a
+    /// PIN-issued token.
+    pub verified_user: Option<VerifiedUser>,
     issued: Instant,
     used: bool,
 }
@@ -78,6 +82,7 @@ impl PinUvAuthToken {
         permissions: Permission,
         rp_id: Option<String>,
         user_present: bool,
+        verified_user: Option<VerifiedUser>,
         now: Instant,
     ) -> &[u8] {
         self.reset(rng);
@@ -86,6 +91,7 @@ impl PinUvAuthToken {
             rp_id,
             user_present,
             user_verified: true,
+            verified_user,
             issued: now,
             used: false,
         });
@@ -134,7 +140,7 @@ mod tests {
         let before = token.key().to_vec();
         let now = Instant::now();
         let issued = token
-            .issue(&mut OsRng, Permission::MC, None, false, now)
+            .issue(&mut OsRng, Permission::MC, None, false, None, now)
             .to_vec();
         assert_ne!(before, issued);
         assert!(token.grant_at(now).is_some());
@@ -144,7 +150,7 @@ mod tests {
     fn unused_token_lapses_after_the_initial_limit() {
         let mut token = PinUvAuthToken::new(&mut OsRng);
         let now = Instant::now();
-        token.issue(&mut OsRng, Permission::GA, None, true, now);
+        token.issue(&mut OsRng, Permission::GA, None, true, None, now);
         assert!(token.grant_at(now + Duration::from_secs(29)).is_some());
         assert!(token.grant_at(now + INITIAL_USAGE_LIMIT).is_none());
         // Once lapsed it stays lapsed.
@@ -155,7 +161,7 @@ mod tests {
     fn used_token_lasts_until_the_maximum_period() {
         let mut token = PinUvAuthToken::new(&mut OsRng);
         let now = Instant::now();
-        token.issue(&mut OsRng, Permission::CM, None, true, now);
+        token.issue(&mut OsRng, Permission::CM, None, true, None, now);
         token.mark_used();
         let later = token
             .grant_at(now + Duration::from_secs(120))
@@ -169,7 +175,7 @@ mod tests {
     fn stop_using_ends_the_grant() {
         let mut token = PinUvAuthToken::new(&mut OsRng);
         let now = Instant::now();
-        token.issue(&mut OsRng, Permission::ACFG, None, false, now);
+        token.issue(&mut OsRng, Permission::ACFG, None, false, None, now);
         token.stop_using();
         assert!(token.grant_at(now).is_none());
     }
