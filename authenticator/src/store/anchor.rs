@@ -105,6 +105,22 @@ impl AnchorHome {
             }),
         }
     }
+
+    /// Remove the anchor (a new key starts without one).
+    pub(crate) fn forget(&self) -> Result<(), StoreError> {
+        match self {
+            AnchorHome::File(path) => match std::fs::remove_file(path) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(StoreError::io(path, e)),
+                _ => Ok(()),
+            },
+            AnchorHome::Keyring(entry) => match entry.delete_credential() {
+                Ok(()) | Err(keyring_core::Error::NoEntry) => Ok(()),
+                Err(e) => Err(StoreError::KeyUnavailable(format!(
+                    "OS keyring (rollback anchor): {e}"
+                ))),
+            },
+        }
+    }
 }
 
 /// Check a state of `generation` against the anchor.

@@ -207,6 +207,8 @@ fn load_file(path: &Path, fresh: bool) -> Result<MasterKey, StoreError> {
         }
         Err(err) if err.kind() == std::io::ErrorKind::NotFound && fresh => {
             let key = MasterKey::generate(&mut rand::rngs::OsRng);
+            // An anchor left by a previous key would read as tamper under the new one.
+            anchor.forget()?;
             create_key_file(path, &key.key)?;
             tracing::info!(path = %path.display(), "created a new master key file");
             Ok(MasterKey {
@@ -286,10 +288,12 @@ fn load_keyring(
         }
         Err(keyring_core::Error::NoEntry) if fresh => {
             let key = MasterKey::generate(&mut rand::rngs::OsRng);
+            let anchor = AnchorHome::Keyring(anchor_entry);
+            anchor.forget()?;
             entry.set_secret(key.key.as_slice()).map_err(unavailable)?;
             tracing::info!(%origin, "created a new master key (keyutils: lost at reboot)");
             Ok(MasterKey {
-                anchor: Some(AnchorHome::Keyring(anchor_entry)),
+                anchor: Some(anchor),
                 origin,
                 ..key
             })
@@ -337,6 +341,36 @@ mod tests {
         let file = tmp.path().join("bad.key");
         std::fs::write(&file, "not hex").unwrap();
         let err = MasterKey::load(&KeySource::File(file), tmp.path()).unwrap_err();
+        assert!(matches!(err, StoreError::KeyUnavailable(_)), "{err}");
+    }
+
+    /// Remove whatever `Auto` stored for `dir` (keyring entries or default key file).
+    fn forget_auto_key(dir: &Path) {
+        let id = device_id(&dir.canonicalize().unwrap());
+        if let Ok(store) = keyring_store() {
+            for user in [format!("master-{id}"), format!("anchor-{id}")] {
+                let entry = Entry::new_in_store(&store, KEYRING_SERVICE, &user).unwrap();
+                let _ = entry.delete_credential();
+            }
+        }
+        let file = default_key_file(&id).unwrap();
+        let _ = std::fs::remove_file(anchor_file_for(&file));
+        let _ = std::fs::remove_file(file);
+    }
+
+    #[test]
+    fn auto_reuses_its_key_and_reports_a_lost_key_as_unavailable() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("state");
+        let a = MasterKey::load(&KeySource::Auto, &dir).unwrap();
+        assert!(a.anchor().is_some(), "{}", a.origin());
+        std::fs::write(dir.join(STATE_FILE), b"sealed").unwrap();
+        let b = MasterKey::load(&KeySource::Auto, &dir).unwrap();
+        assert_eq!(a.key.as_slice(), b.key.as_slice());
+        assert_eq!(a.origin(), b.origin());
+        // As after a reboot that cleared the keyring: a clear error, never a new key.
+        forget_auto_key(&dir);
+        let err = MasterKey::load(&KeySource::Auto, &dir).unwrap_err();
         assert!(matches!(err, StoreError::KeyUnavailable(_)), "{err}");
     }
 

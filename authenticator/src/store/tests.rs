@@ -298,6 +298,15 @@ fn a_tampered_anchor_is_tamper_and_a_lagging_one_is_raised() {
 }
 
 #[test]
+fn a_new_key_for_a_fresh_folder_ignores_an_anchor_left_by_an_old_key() {
+    let (dev, _) = sealed_device();
+    std::fs::remove_file(&dev.key_file).unwrap();
+    std::fs::remove_file(dev.state_file()).unwrap();
+    let store = dev.open().unwrap();
+    assert!(store.state().credentials.is_empty());
+}
+
+#[test]
 fn a_future_state_version_is_rejected() {
     let dev = Device::new();
     let mut store = dev.open().unwrap();
