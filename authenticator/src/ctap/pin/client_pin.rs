@@ -645,6 +645,33 @@ mod tests {
     }
 
     #[test]
+    fn retry_counter_is_on_disk_after_each_attempt() {
+        each_protocol(|p| {
+            let mut device = Device::with_pin(p, PIN);
+            assert_eq!(
+                p.get_pin_token(&mut device, "0000"),
+                Err(CtapError::PinInvalid)
+            );
+            assert_eq!(
+                p.get_pin_token(&mut device, "0000"),
+                Err(CtapError::PinInvalid)
+            );
+            let mut device = device.restart();
+            assert_eq!(retries(&mut device), (6, false));
+            for _ in 0..6 {
+                device = device.restart();
+                p.get_pin_token(&mut device, "0000").unwrap_err();
+            }
+            let mut device = device.restart();
+            assert_eq!(retries(&mut device), (0, false));
+            assert_eq!(
+                p.get_pin_token(&mut device, PIN),
+                Err(CtapError::PinBlocked)
+            );
+        });
+    }
+
+    #[test]
     fn key_agreement_is_regenerated_after_a_mismatch() {
         each_protocol(|p| {
             let mut device = Device::with_pin(p, PIN);

@@ -2,7 +2,7 @@
 //! a host does, using the same protocol code on its side.
 
 use ciborium::Value;
-use rand_core::OsRng;
+use rand_core::{OsRng, RngCore};
 
 use super::client_pin::{client_pin, pad_pin, pin_hash};
 use super::{Permission, PinProtocol, PinUv, SharedSecret};
@@ -17,17 +17,41 @@ use crate::store::{MasterKey, Store};
 pub(crate) struct Device {
     pub pin_uv: PinUv,
     pub store: Store,
-    _dir: tempfile::TempDir,
+    dir: tempfile::TempDir,
+    master_key: [u8; 32],
 }
 
 impl Device {
     pub fn new() -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
-        let store = Store::open(dir.path(), MasterKey::generate(&mut OsRng)).expect("fresh store");
+        let mut master_key = [0u8; 32];
+        OsRng.fill_bytes(&mut master_key);
+        let store =
+            Store::open(dir.path(), MasterKey::from_bytes(master_key)).expect("fresh store");
         Device {
             pin_uv: PinUv::new(),
             store,
-            _dir: dir,
+            dir,
+            master_key,
+        }
+    }
+
+    /// Power loss and restart: the store is closed and reopened from disk, so only what was
+    /// persisted survives; volatile state starts over.
+    pub fn restart(self) -> Self {
+        let Device {
+            store,
+            dir,
+            master_key,
+            ..
+        } = self;
+        drop(store);
+        let store = Store::open(dir.path(), MasterKey::from_bytes(master_key)).expect("reopen");
+        Device {
+            pin_uv: PinUv::new(),
+            store,
+            dir,
+            master_key,
         }
     }
 
