@@ -530,6 +530,20 @@ mod tests {
         (cid, HidError::from_code(payload[0]))
     }
 
+    /// The single-report message in `sent`.
+    fn message_of(sent: &[(u8, Report)]) -> packet::Message {
+        assert_eq!(sent.len(), 1, "one report expected");
+        reassemble(&[sent[0].1]).unwrap().expect("complete message")
+    }
+
+    /// A fresh engine with one allocated channel.
+    fn opened() -> (TestEngine, Instant, ChannelId) {
+        let mut e = engine();
+        let now = Instant::now();
+        let cid = open(&mut e, now);
+        (e, now, cid)
+    }
+
     fn open(e: &mut TestEngine, now: Instant) -> ChannelId {
         let nonce = [1, 2, 3, 4, 5, 6, 7, 8];
         let out = send_all(
@@ -568,9 +582,7 @@ mod tests {
 
     #[test]
     fn init_on_own_channel_keeps_it() {
-        let mut e = engine();
-        let now = Instant::now();
-        let cid = open(&mut e, now);
+        let (mut e, now, cid) = opened();
         let out = send_all(&mut e, now, &request(cid, Command::INIT, &[5; 8]));
         let (rcid, cmd, payload) = reply_of(&out);
         assert_eq!((rcid, cmd), (cid, Command::INIT));
@@ -610,9 +622,7 @@ mod tests {
 
     #[test]
     fn ping_echoes_long_messages() {
-        let mut e = engine();
-        let now = Instant::now();
-        let cid = open(&mut e, now);
+        let (mut e, now, cid) = opened();
         let data: Vec<u8> = (0..1000u32).map(|i| i as u8).collect();
         let out = send_all(&mut e, now, &request(cid, Command::PING, &data));
         assert_eq!(reply_of(&out), (cid, Command::PING, data));
@@ -621,9 +631,7 @@ mod tests {
 
     #[test]
     fn max_size_ping_round_trips_and_bigger_is_invalid_len() {
-        let mut e = engine();
-        let now = Instant::now();
-        let cid = open(&mut e, now);
+        let (mut e, now, cid) = opened();
         let data = vec![0x5a; MAX_MESSAGE_SIZE];
         let out = send_all(&mut e, now, &request(cid, Command::PING, &data));
         assert_eq!(reply_of(&out).2.len(), MAX_MESSAGE_SIZE);
@@ -637,9 +645,7 @@ mod tests {
 
     #[test]
     fn unknown_msg_keepalive_and_error_commands_are_invalid_cmd() {
-        let mut e = engine();
-        let now = Instant::now();
-        let cid = open(&mut e, now);
+        let (mut e, now, cid) = opened();
         for cmd in [0x02, 0x3a, Command::MSG, Command::KEEPALIVE, Command::ERROR] {
             let out = send_all(&mut e, now, &request(cid, cmd, &[0, 1, 2]));
             assert_eq!(error_of(&out), (cid, HidError::InvalidCmd), "cmd {cmd:#x}");
@@ -649,18 +655,14 @@ mod tests {
 
     #[test]
     fn empty_cbor_is_invalid_len() {
-        let mut e = engine();
-        let now = Instant::now();
-        let cid = open(&mut e, now);
+        let (mut e, now, cid) = opened();
         let out = send_all(&mut e, now, &request(cid, Command::CBOR, &[]));
         assert_eq!(error_of(&out), (cid, HidError::InvalidLen));
     }
 
     #[test]
     fn bad_sequence_is_invalid_seq_and_resets() {
-        let mut e = engine();
-        let now = Instant::now();
-        let cid = open(&mut e, now);
+        let (mut e, now, cid) = opened();
         let mut reports = request(cid, Command::PING, &[3; 200]);
         reports[1][4] = 1; // skip SEQ 0
         let out = send_all(&mut e, now, &reports[..2]);
@@ -674,9 +676,7 @@ mod tests {
 
     #[test]
     fn new_init_packet_during_reassembly_is_invalid_seq() {
-        let mut e = engine();
-        let now = Instant::now();
-        let cid = open(&mut e, now);
+        let (mut e, now, cid) = opened();
         let reports = request(cid, Command::PING, &[3; 200]);
         assert!(e.handle(now, &PEER, &reports[0]).send.is_empty());
         let out = send_all(&mut e, now, &request(cid, Command::PING, b"again"));
@@ -686,16 +686,14 @@ mod tests {
 
     #[test]
     fn missing_continuation_times_out() {
-        let mut e = engine();
-        let now = Instant::now();
-        let cid = open(&mut e, now);
+        let (mut e, now, cid) = opened();
         let reports = request(cid, Command::PING, &[3; 100]);
         assert!(e.handle(now, &PEER, &reports[0]).send.is_empty());
         assert!(e.poll(now + Duration::from_millis(499)).is_empty());
         assert_eq!(e.next_wakeup(), Some(now + Duration::from_millis(500)));
         let sent = e.poll(now + Duration::from_millis(500));
         assert_eq!(sent.len(), 1);
-        let msg = reassemble(&[sent[0].1]).unwrap().unwrap();
+        let msg = message_of(&sent);
         assert_eq!(
             (msg.cid, msg.cmd, msg.payload),
             (cid, Command::ERROR, vec![HidError::MsgTimeout.code()])
@@ -710,9 +708,7 @@ mod tests {
 
     #[test]
     fn other_channel_is_busy_during_reassembly_and_its_continuations_ignored() {
-        let mut e = engine();
-        let now = Instant::now();
-        let a = open(&mut e, now);
+        let (mut e, now, a) = opened();
         let b = open(&mut e, now);
         let ra = request(a, Command::PING, &[1; 100]);
         let rb = request(b, Command::PING, &[2; 100]);
@@ -745,17 +741,17 @@ mod tests {
         // Keep-alives carry the request's status.
         assert!(e.poll(t0 + Duration::from_millis(49)).is_empty());
         let ka = e.poll(t0 + Duration::from_millis(50));
-        assert_eq!(reassemble(&[ka[0].1]).unwrap().unwrap().payload, vec![1]);
+        assert_eq!(message_of(&ka).payload, vec![1]);
         job.request.set_status(KeepaliveStatus::UpNeeded);
         let ka = e.poll(t0 + Duration::from_millis(100));
-        let msg = reassemble(&[ka[0].1]).unwrap().unwrap();
+        let msg = message_of(&ka);
         assert_eq!(
             (msg.cid, msg.cmd, msg.payload),
             (a, Command::KEEPALIVE, vec![2])
         );
 
         let sent = e.complete(job.id, Outcome::Reply(vec![0, 0xa0]));
-        let msg = reassemble(&[sent[0].1]).unwrap().unwrap();
+        let msg = message_of(&sent);
         assert_eq!(
             (msg.cid, msg.cmd, msg.payload),
             (a, Command::CBOR, vec![0, 0xa0])
@@ -766,9 +762,7 @@ mod tests {
 
     #[test]
     fn cancel_marks_only_own_request() {
-        let mut e = engine();
-        let now = Instant::now();
-        let a = open(&mut e, now);
+        let (mut e, now, a) = opened();
         let b = open(&mut e, now);
         let job = send_all(&mut e, now, &request(a, Command::CBOR, &[0x01, 0xa0]))
             .job
@@ -784,17 +778,12 @@ mod tests {
         assert!(job.request.is_cancelled());
         // The app answers (KEEPALIVE_CANCEL) and that answer is delivered.
         let sent = e.complete(job.id, Outcome::Reply(vec![0x2d]));
-        assert_eq!(
-            reassemble(&[sent[0].1]).unwrap().unwrap().payload,
-            vec![0x2d]
-        );
+        assert_eq!(message_of(&sent).payload, vec![0x2d]);
     }
 
     #[test]
     fn cancel_without_request_is_ignored() {
-        let mut e = engine();
-        let now = Instant::now();
-        let a = open(&mut e, now);
+        let (mut e, now, a) = opened();
         assert!(send_all(&mut e, now, &request(a, Command::CANCEL, &[]))
             .send
             .is_empty());
@@ -803,9 +792,7 @@ mod tests {
 
     #[test]
     fn reinit_aborts_running_request_and_drops_its_result() {
-        let mut e = engine();
-        let now = Instant::now();
-        let a = open(&mut e, now);
+        let (mut e, now, a) = opened();
         let job = send_all(&mut e, now, &request(a, Command::CBOR, &[0x04]))
             .job
             .unwrap();
@@ -818,15 +805,13 @@ mod tests {
 
     #[test]
     fn vendor_and_wink_become_jobs_and_errors_are_relayed() {
-        let mut e = engine();
-        let now = Instant::now();
-        let a = open(&mut e, now);
+        let (mut e, now, a) = opened();
         let job = send_all(&mut e, now, &request(a, 0x51, b"\xa0"))
             .job
             .unwrap();
         assert!(matches!(&job.work, Work::Vendor(v, p) if v.code() == 0x51 && p == b"\xa0"));
         let sent = e.complete(job.id, Outcome::Error(HidError::InvalidPar));
-        let msg = reassemble(&[sent[0].1]).unwrap().unwrap();
+        let msg = message_of(&sent);
         assert_eq!((msg.cmd, msg.payload), (Command::ERROR, vec![0x02]));
 
         let job = send_all(&mut e, now, &request(a, Command::WINK, &[]))
@@ -834,22 +819,17 @@ mod tests {
             .unwrap();
         assert!(matches!(job.work, Work::Wink));
         let sent = e.complete(job.id, Outcome::Reply(vec![]));
-        assert_eq!(
-            reassemble(&[sent[0].1]).unwrap().unwrap().cmd,
-            Command::WINK
-        );
+        assert_eq!(message_of(&sent).cmd, Command::WINK);
     }
 
     #[test]
     fn oversized_response_becomes_error_other() {
-        let mut e = engine();
-        let now = Instant::now();
-        let a = open(&mut e, now);
+        let (mut e, now, a) = opened();
         let job = send_all(&mut e, now, &request(a, Command::CBOR, &[0x04]))
             .job
             .unwrap();
         let sent = e.complete(job.id, Outcome::Reply(vec![0; MAX_MESSAGE_SIZE + 1]));
-        let msg = reassemble(&[sent[0].1]).unwrap().unwrap();
+        let msg = message_of(&sent);
         assert_eq!(
             (msg.cmd, msg.payload),
             (Command::ERROR, vec![HidError::Other.code()])
@@ -894,9 +874,7 @@ mod tests {
 
     #[test]
     fn lock_parameter_errors() {
-        let mut e = engine();
-        let now = Instant::now();
-        let a = open(&mut e, now);
+        let (mut e, now, a) = opened();
         let out = send_all(&mut e, now, &request(a, Command::LOCK, &[11]));
         assert_eq!(error_of(&out), (a, HidError::InvalidPar));
         let out = send_all(&mut e, now, &request(a, Command::LOCK, &[1, 2]));
@@ -905,18 +883,14 @@ mod tests {
 
     #[test]
     fn replies_go_to_the_sender() {
-        let mut e = engine();
-        let now = Instant::now();
-        let a = open(&mut e, now);
+        let (mut e, now, a) = opened();
         let out = e.handle(now, &42, &request(a, Command::PING, b"x")[0]);
         assert_eq!(out.send[0].0, 42);
     }
 
     #[test]
     fn reassembly_uses_every_continuation_byte() {
-        let mut e = engine();
-        let now = Instant::now();
-        let a = open(&mut e, now);
+        let (mut e, now, a) = opened();
         let data: Vec<u8> = (0..(INIT_DATA_SIZE + 2 * CONT_DATA_SIZE))
             .map(|i| i as u8)
             .collect();
