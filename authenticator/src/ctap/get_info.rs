@@ -78,7 +78,7 @@ pub fn info(auth: &Authenticator) -> Value {
         )
         .insert(0x0D, state.map_or(4, |s| s.pin.min_length))
         .insert(0x0E, config.firmware_version)
-        .insert(0x0F, config.max_cred_blob_length as u64)
+        .insert(0x0F, config.cred_blob_limit() as u64)
         .insert(0x10, config.max_rp_ids_for_min_pin_length as u64)
         .insert_opt(0x14, remaining.map(|r| r as u64))
         .build()

@@ -84,7 +84,7 @@ impl<'a> Request<'a> {
 
 pub fn handle(auth: &mut Authenticator, params: &[u8], io: &dyn Interaction) -> CtapResult {
     let params = Params::parse(params)?;
-    let req = Request::parse(&params, auth.config.max_cred_blob_length)?;
+    let req = Request::parse(&params, auth.config.cred_blob_limit())?;
 
     // Steps 1–2: zero-length pinUvAuthParam probe; protocol present and supported.
     verification::check_pin_uv_auth(auth, req.pin_uv_auth, io)?;

@@ -54,7 +54,8 @@ pub struct Config {
     pub max_discoverable_credentials: usize,
     /// Announced maxCredentialCountInList (longer lists are still processed).
     pub max_credential_count_in_list: usize,
-    /// Longest credBlob stored with a credential (CTAP requires at least 32).
+    /// Longest credBlob stored with a credential (CTAP requires at least 32); capped at
+    /// what a wrapped credential ID can carry (see [`Config::cred_blob_limit`]).
     pub max_cred_blob_length: usize,
     /// How many RP IDs setMinPINLength may authorize for the minPinLength extension.
     pub max_rp_ids_for_min_pin_length: usize,
@@ -77,6 +78,15 @@ impl Default for Config {
             reset_window: Duration::from_secs(10),
             next_assertion_timeout: Duration::from_secs(30),
         }
+    }
+}
+
+impl Config {
+    /// The credBlob length actually accepted and announced: the configured maximum, but never
+    /// more than a non-discoverable credential's ID can hold.
+    pub fn cred_blob_limit(&self) -> usize {
+        self.max_cred_blob_length
+            .min(credential::MAX_WRAPPED_BLOB_LENGTH)
     }
 }
 
@@ -412,5 +422,46 @@ mod tests {
         h.auth.config.reset_window = Duration::from_secs(10);
         h.auth.power_cycle();
         h.call(0x07, None).unwrap();
+    }
+
+    /// Mutated and truncated makeCredential/getAssertion requests: every answer is a status
+    /// byte, and a success carries exactly one CBOR item (no panics, no garbage).
+    #[test]
+    fn mutated_requests_get_clean_answers() {
+        use rand::{Rng, SeedableRng};
+        let mut rng = rand::rngs::StdRng::seed_from_u64(0x5eed);
+        let mut h = Harness::new();
+        let made = make(&mut h, make_credential_params(b"u"));
+        let mut seeds = Vec::new();
+        let mut mc = vec![0x01];
+        mc.extend(cbor::encode(make_credential_params(b"u").build()));
+        seeds.push(mc);
+        let mut ga = vec![0x02];
+        let allow = cbor::Value::Array(vec![descriptor(&made.id)]);
+        ga.extend(cbor::encode(
+            get_assertion_params().insert(0x03, allow).build(),
+        ));
+        seeds.push(ga);
+        for round in 0..1500 {
+            let mut request = seeds[round % seeds.len()].clone();
+            match rng.gen_range(0..3) {
+                0 => {
+                    let at = rng.gen_range(1..request.len());
+                    request[at] ^= 1 << rng.gen_range(0..8);
+                }
+                1 => request.truncate(rng.gen_range(1..request.len())),
+                _ => {
+                    let at = rng.gen_range(1..request.len());
+                    request[at] = rng.gen();
+                }
+            }
+            let response = h.auth.process(&request, &NoInteraction);
+            let (&status, body) = response.split_first().expect("a status byte");
+            if status == 0 {
+                cbor::decode(body).expect("one CBOR item");
+            } else {
+                assert!(body.is_empty());
+            }
+        }
     }
 }

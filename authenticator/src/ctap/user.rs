@@ -55,7 +55,9 @@ impl UserPresence for AutoApprove {
 }
 
 /// Who a built-in user verification identified: one enrolled person (a CTAP bio-enrollment
-/// templateId). Credentials made under built-in UV get this person as their owner.
+/// templateId). Credentials made under built-in UV get this person as their owner; a
+/// non-discoverable credential carries the owner inside its ID, so template IDs must be at
+/// most [`crate::ctap::credential::MAX_OWNER_LENGTH`] (32) bytes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct VerifiedUser {
     pub template_id: crate::store::state::TemplateId,
