@@ -12,7 +12,7 @@ fn main() -> anyhow::Result<()> {
     let seed: u64 = args.next().map_or(Ok(7), |s| s.parse())?;
     let rows: u32 = args.next().map_or(Ok(4), |s| s.parse())?;
     let samples: u32 = args.next().map_or(Ok(3), |s| s.parse())?;
-    let tile = 128u32;
+    let tile: u32 = std::env::var("SHEET_TILE").map_or(Ok(128), |s| s.parse())?;
     let gap = 6u32;
     let pair = 2 * tile + 2;
     let cols = samples + 1;

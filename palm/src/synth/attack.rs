@@ -16,11 +16,17 @@ use super::render;
 use super::Identity;
 use crate::capture::Capture;
 
+/// Scale of the attacker's photo relative to a sensor capture (< 1: more palm in the frame).
+const PHOTO_ZOOM: f32 = 0.8;
+
 pub fn photo<R: Rng>(identity: &Identity, rng: &mut R) -> Capture {
     let roi = identity.config.roi_size as usize;
     let hi_res = 2 * roi;
     // The attacker's photo of the palm, taken at twice the ROI resolution.
-    let photo_conditions = Acquisition::draw(rng, 0.0);
+    // Photographed from a little further away than the sensor sees the palm, so the printed
+    // sheet still fills the ROI after it is posed in front of the sensor.
+    let mut photo_conditions = Acquisition::draw(rng, 0.0);
+    photo_conditions.pose.scale *= PHOTO_ZOOM;
     let photo = render::surface(&identity.anatomy, &photo_conditions, hi_res).print;
     let levels = auto_levels(&photo);
 
@@ -29,7 +35,7 @@ pub fn photo<R: Rng>(identity: &Identity, rng: &mut R) -> Capture {
     let fibre_cell = rng.gen_range(2.0..5.0);
     let fibre = value_noise(rng, hi_res, hi_res, fibre_cell, 3);
     let paper_white = rng.gen_range(0.8..0.93f32);
-    let ink_tone = rng.gen_range(0.06..0.2f32);
+    let ink_tone = rng.gen_range(0.1..0.25f32);
     let nir_paper = rng.gen_range(0.82..0.95f32);
     let nir_ink = if laser {
         rng.gen_range(0.3..0.7f32)
@@ -50,7 +56,7 @@ pub fn photo<R: Rng>(identity: &Identity, rng: &mut R) -> Capture {
     let sheet = Pose {
         rotation_deg: rng.gen_range(-6.0..6.0),
         shift: [rng.gen_range(-0.05..0.05), rng.gen_range(-0.05..0.05)],
-        scale: rng.gen_range(0.95..1.05),
+        scale: rng.gen_range(0.95..1.05) / PHOTO_ZOOM,
     };
     let mut visible = warp(&visible, &sheet, hi_res).downsample(2);
     let nir = warp(&nir, &sheet, hi_res).downsample(2);
@@ -88,8 +94,8 @@ pub fn photo<R: Rng>(identity: &Identity, rng: &mut R) -> Capture {
 fn auto_levels(plane: &Plane) -> Plane {
     let mut sorted = plane.data.clone();
     sorted.sort_by(f32::total_cmp);
-    let lo = sorted[sorted.len() / 50];
-    let hi = sorted[sorted.len() * 49 / 50].max(lo + 1e-3);
+    let lo = sorted[sorted.len() / 100];
+    let hi = sorted[sorted.len() * 99 / 100].max(lo + 1e-3);
     let mut out = plane.clone();
     out.data
         .iter_mut()
@@ -97,10 +103,12 @@ fn auto_levels(plane: &Plane) -> Plane {
     out
 }
 
+const BAYER: [[u8; 4]; 4] = [[0, 8, 2, 10], [12, 4, 14, 6], [3, 11, 1, 9], [15, 7, 13, 5]];
+
 /// Ink coverage in [0, 1] per pixel: clustered-dot screen (laser) or random dither (inkjet),
 /// with a little dot gain.
 fn halftone<R: Rng>(levels: &Plane, laser: bool, rng: &mut R) -> Plane {
-    let period = rng.gen_range(2.2..3.6f32);
+    let period = rng.gen_range(1.6..3.0f32);
     let angle = rng.gen_range(0.0..PI / 2.0);
     let (s, c) = angle.sin_cos();
     let gain = rng.gen_range(0.85..1.2f32);
@@ -112,12 +120,14 @@ fn halftone<R: Rng>(levels: &Plane, laser: bool, rng: &mut R) -> Plane {
                 let (xr, yr) = (c * x as f32 + s * y as f32, -s * x as f32 + c * y as f32);
                 0.5 + 0.5 * (2.0 * PI * xr / period).cos() * (2.0 * PI * yr / period).cos()
             } else {
-                rng.gen_range(0.0..1.0)
+                // Ordered (Bayer) dither of an inkjet driver.
+                (BAYER[y % 4][x % 4] as f32 + 0.5) / 16.0
             };
             *out.at_mut(x, y) = ((coverage - threshold) / 0.15 + 0.5).clamp(0.0, 1.0);
         }
     }
-    out.blur(0.5);
+    // Toner/ink spreads on paper.
+    out.blur(rng.gen_range(0.5..1.0));
     out
 }
 

@@ -151,7 +151,7 @@ pub fn surface(anatomy: &Anatomy, acq: &Acquisition, roi: usize) -> Radiance {
         let fine = t[TEXTURE] * cv;
         let floor = ((crease + fine) / CREASE_REFERENCE).min(1.5);
         let mut h = relief - crease - fine;
-        let mut a = t[ALBEDO] * (1.0 - 0.28 * floor);
+        let mut a = t[ALBEDO] * (1.0 - 0.36 * floor);
         let absorption = 1.1 * t[SHALLOW] + 0.7 * t[DEEP];
         let mut r =
             0.72 * (1.0 + 0.08 * t[TISSUE]) * (1.0 - 0.07 * floor) * (-mu * absorption).exp();

@@ -66,7 +66,7 @@ fn principal_lines<R: Rng>(rng: &mut R) -> Vec<Stroke> {
     let mut out = Vec::with_capacity(4);
     let jitter = |rng: &mut R, sd: f32| normal(0.0, sd).sample(rng);
     let style = |rng: &mut R, scale: f32| CreaseStyle {
-        width: PRINCIPAL_WIDTH * scale * rng.gen_range(0.8..1.25),
+        width: PRINCIPAL_WIDTH * scale * rng.gen_range(0.8..1.5),
         depth: PRINCIPAL_DEPTH * scale * rng.gen_range(0.75..1.25),
         wobble: rng.gen_range(0.01..0.035),
         gap_chance: 0.12,
@@ -108,11 +108,11 @@ fn principal_lines<R: Rng>(rng: &mut R) -> Vec<Stroke> {
     let e3 = [rng.gen_range(-1.7..-0.7), 0.2 + slope + jitter(rng, 0.1)];
     let e1 = [
         head_start[0] - rng.gen_range(0.6..1.1),
-        head_start[1] + jitter(rng, 0.1),
+        head_start[1] + jitter(rng, 0.2),
     ];
     let e2 = [
         e3[0] + rng.gen_range(0.6..1.0),
-        e3[1] - slope * rng.gen_range(0.2..0.6),
+        e3[1] - slope * rng.gen_range(0.2..0.6) + jitter(rng, 0.15),
     ];
     out.push(crease(&[head_start, e1, e2, e3], style(rng, 0.95), rng));
 

@@ -29,7 +29,7 @@ struct Node {
     deep: bool,
 }
 
-const STEP: f32 = 0.07;
+const STEP: f32 = 0.08;
 const INFLUENCE: f32 = 0.55;
 const KILL: f32 = 0.13;
 const LEAF_RADIUS: f32 = 0.017;
@@ -39,20 +39,23 @@ const REF_RADIUS: f32 = 0.03;
 
 pub fn render<R: Rng>(rng: &mut R, canvas: &Canvas) -> VeinMaps {
     let (nodes, radius) = grow(rng, canvas.extent);
+    let fade = tip_fade(&nodes);
     let mut shallow = canvas.plane(0.0);
     let mut deep = canvas.plane(0.0);
     for (i, node) in nodes.iter().enumerate() {
         let Some(p) = node.parent else { continue };
+        let width = [radius[p].min(radius[i] * 1.3), radius[i]];
+        // Absorption follows the chord through the vessel, so it scales with the radius.
         let stroke = Stroke {
             points: vec![nodes[p].pos, node.pos],
-            width: vec![radius[p].min(radius[i] * 1.3), radius[i]],
-            strength: vec![1.0, 1.0],
+            width: width.to_vec(),
+            strength: vec![
+                width[0] / REF_RADIUS * fade[p],
+                width[1] / REF_RADIUS * fade[i],
+            ],
         };
         let target = if node.deep { &mut deep } else { &mut shallow };
-        // Absorption follows the chord through the vessel: scale by radius.
-        let mut s = stroke;
-        s.strength = vec![s.width[0] / REF_RADIUS, s.width[1] / REF_RADIUS];
-        strokes::draw(target, canvas, &s, Profile::Tube);
+        strokes::draw(target, canvas, &stroke, Profile::Tube);
     }
     for stroke in anastomoses(rng, &nodes, &radius) {
         strokes::draw(&mut shallow, canvas, &stroke, Profile::Tube);
@@ -70,25 +73,25 @@ pub fn render<R: Rng>(rng: &mut R, canvas: &Canvas) -> VeinMaps {
 /// Space colonisation from edge roots towards random attractors; returns nodes and radii.
 fn grow<R: Rng>(rng: &mut R, extent: f32) -> (Vec<Node>, Vec<f32>) {
     let span = extent - 0.05;
-    let mut attractors: Vec<Point> = (0..rng.gen_range(160..260))
+    let mut attractors: Vec<Point> = (0..rng.gen_range(200..320))
         .map(|_| [rng.gen_range(-span..span), rng.gen_range(-span..span)])
         .collect();
     let mut nodes: Vec<Node> = Vec::new();
     // Trunks: from the wrist (bottom) and from both palm edges.
-    let wrist = rng.gen_range(2..4);
+    let wrist = rng.gen_range(2..5);
     for k in 0..wrist {
         let x = -1.2 + 2.4 * (k as f32 + rng.gen_range(0.2..0.8)) / wrist as f32;
         nodes.push(root([x, extent], rng.gen_bool(0.35)));
     }
     for side in [-1.0f32, 1.0] {
-        for _ in 0..rng.gen_range(1..3) {
+        for _ in 0..rng.gen_range(1..4) {
             nodes.push(root(
                 [side * extent, rng.gen_range(-1.4..1.2)],
                 rng.gen_bool(0.5),
             ));
         }
     }
-    let jitter = Normal::new(0.0f32, 0.25).expect("finite");
+    let jitter = Normal::new(0.0f32, 0.15).expect("finite");
     for _ in 0..120 {
         // Each attractor pulls its nearest node within the influence radius.
         let mut pull: Vec<Option<Point>> = vec![None; nodes.len()];
@@ -169,6 +172,21 @@ fn smooth(nodes: &mut [Node]) {
             }
         }
     }
+}
+
+/// Vessel ends do not stop abruptly: the last few segments before a tip dive deeper into the
+/// tissue and fade out. Fade in [0, 1] from the number of segments to the farthest tip.
+fn tip_fade(nodes: &[Node]) -> Vec<f32> {
+    let mut reach = vec![0u32; nodes.len()];
+    for i in (0..nodes.len()).rev() {
+        if let Some(p) = nodes[i].parent {
+            reach[p] = reach[p].max(reach[i] + 1);
+        }
+    }
+    reach
+        .iter()
+        .map(|&r| super::raster::smoothstep((r as f32 / 5.0).min(1.0)))
+        .collect()
 }
 
 /// Murray's law bottom-up: children are always created after their parents.
