@@ -58,6 +58,13 @@ pub struct SearchAgreement {
     pub mated_probes: usize,
     /// Same decision (same subject above the threshold, or none) at the open-set threshold.
     pub same_decision: Option<usize>,
+    /// Smallest K that would have given every mated probe the exhaustive result.
+    pub k_needed_mated: usize,
+    /// Smallest K that would have given every probe the exhaustive result.
+    pub k_needed_all: usize,
+    /// Smallest K for the same decision at the open-set threshold on every probe: only probes
+    /// whose exhaustive winner reaches the threshold need it pre-selected.
+    pub k_needed_decision: Option<usize>,
 }
 
 /// Results of the identification protocol.
@@ -82,6 +89,8 @@ struct ProbeOutcome {
     mated: bool,
     exhaustive: Option<crate::search::Hit>,
     fast: Option<crate::search::Hit>,
+    /// Pre-selection rank of the exhaustive winner (K must exceed it).
+    winner_rank: Option<usize>,
 }
 
 /// Runs the protocol. `samples` carry `(subject, sample ordinal)` and are sorted by subject;
@@ -127,11 +136,13 @@ where
             let probe = &samples[p].0;
             let score = |&g: &usize| compare(&probe.template, &samples[g].0.template);
             let probe_sketch = sketch(&probe.template);
+            let exhaustive = gallery.search_exhaustive(score);
             ProbeOutcome {
                 subject: probe.subject,
                 mated: !held_out(probe.subject),
-                exhaustive: gallery.search_exhaustive(score),
+                exhaustive,
                 fast: gallery.search(&probe_sketch, config.preselect_k, scratch, score),
+                winner_rank: exhaustive.map(|h| gallery.preselect_rank(&probe_sketch, h.index)),
             }
         })
         .collect();
@@ -189,6 +200,9 @@ fn summarize(
         same_result: outcomes.iter().filter(|o| o.fast == o.exhaustive).count(),
         mated_same_result: mated.iter().filter(|o| o.fast == o.exhaustive).count(),
         mated_probes: mated.len(),
+        k_needed_mated: k_needed(mated.iter().copied(), f32::NEG_INFINITY),
+        k_needed_all: k_needed(outcomes.iter(), f32::NEG_INFINITY),
+        k_needed_decision: threshold.map(|t| k_needed(outcomes.iter(), t)),
         same_decision: threshold.map(|t| {
             outcomes
                 .iter()
@@ -272,7 +286,23 @@ pub fn to_text(r: &IdentificationReport) -> String {
         a.mated_probes,
         a.same_decision.map_or(String::new(), |d| format!(", same decision at the threshold for {d}/{}", a.probes))
     );
+    let _ = writeln!(
+        s,
+        "                  K needed for the exhaustive result: {} (mated probes), {} (all probes){}",
+        a.k_needed_mated,
+        a.k_needed_all,
+        a.k_needed_decision.map_or(String::new(), |k| format!(", {k} (same decision at the threshold)"))
+    );
     s
+}
+
+/// 1 + the largest pre-selection rank of an exhaustive winner scoring at least `t`.
+fn k_needed<'a>(outcomes: impl Iterator<Item = &'a ProbeOutcome>, t: f32) -> usize {
+    outcomes
+        .filter(|o| o.exhaustive.is_some_and(|h| h.score >= t))
+        .filter_map(|o| o.winner_rank)
+        .max()
+        .map_or(0, |r| r + 1)
 }
 
 /// The smallest f32 greater than `x` (for "strictly above this score" thresholds).

@@ -14,7 +14,7 @@ const BLOCK: usize = 8;
 const SIDE: usize = GRID / BLOCK;
 
 /// One derivation: a block permutation and an orientation offset.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Derivation {
     /// `perm[dest block] = source block`, blocks numbered row-major.
     perm: [u8; SIDE * SIDE],

@@ -123,6 +123,22 @@ impl<T> Gallery<T> {
         &scratch.candidates
     }
 
+    /// Position of entry `index` in the pre-selection order for `probe` (0 = nearest sketch):
+    /// the entries [`Gallery::preselect`] takes before it, ties broken by gallery order. The
+    /// two-stage search finds that entry iff `k > rank`.
+    pub fn preselect_rank(&self, probe: &[u64], index: usize) -> usize {
+        let words = self.words;
+        let target = hamming(&self.sketches[index * words..(index + 1) * words], probe);
+        self.sketches
+            .chunks_exact(words)
+            .enumerate()
+            .filter(|&(i, entry)| {
+                let d = hamming(entry, probe);
+                d < target || (d == target && i < index)
+            })
+            .count()
+    }
+
     /// Two-stage search: pre-select `k` entries by sketch, score them with `score` (the full
     /// matcher, probe bound in the closure), return the best. Ties keep the lower index, as
     /// [`Gallery::search_exhaustive`] does, so both agree whenever the winner is pre-selected.
@@ -238,6 +254,7 @@ mod tests {
             assert_eq!(fast, slow);
             assert_eq!(fast.index, mate);
             assert_eq!(fast.label, mate as u32 * 10);
+            assert!(g.preselect_rank(&probe, mate) < 8);
         }
     }
 

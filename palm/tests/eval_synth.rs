@@ -1,0 +1,119 @@
+//! Synthetic data through the whole evaluation: synth → extract → all pairs → report. The
+//! bounds are loose enough for a small set yet fail for a broken engine (random codes, a
+//! constant score, swapped score direction, PAD that lets photos through).
+
+use palmkey_palm::eval::engine_bio::{EngineBiometric, EvalModality};
+use palmkey_palm::eval::identification::IdentificationConfig;
+use palmkey_palm::eval::run::{evaluate, EvalOptions};
+use palmkey_palm::synth::{write_dataset, DatasetSpec, SynthConfig};
+
+const IDENTITIES: u32 = 30;
+const SAMPLES: u32 = 4;
+
+#[test]
+fn synth_then_eval_meets_accuracy_bounds() {
+    let dir = tempfile::tempdir().unwrap();
+    let spec = DatasetSpec {
+        identities: IDENTITIES,
+        samples: SAMPLES,
+        seed: 20_240,
+        attacks: true,
+        config: SynthConfig::default(),
+    };
+    write_dataset(dir.path(), &spec).unwrap();
+
+    let bio = EngineBiometric::new(EvalModality::Fused, false);
+    let options = EvalOptions {
+        // 6 of 30 identities held out → 24 non-mated probes: FPIR 0.125 is measurable.
+        identification: Some(IdentificationConfig {
+            holdout_every: 5,
+            fpir: 0.125,
+            preselect_k: 8,
+        }),
+        attacks: true,
+    };
+    let out = evaluate(&bio, dir.path(), "fused", options).unwrap();
+    let v = &out.verification;
+
+    // JSON contract.
+    let json = v.to_json();
+    let mut keys: Vec<&str> = json
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    keys.sort_unstable();
+    assert_eq!(
+        keys,
+        [
+            "eer",
+            "fta",
+            "fte",
+            "genuine",
+            "identities",
+            "impostor",
+            "modality",
+            "samples",
+            "seconds",
+            "tar_at_far"
+        ]
+    );
+    assert_eq!(json["modality"], "fused");
+    assert_eq!(json["identities"], IDENTITIES);
+    assert_eq!(json["samples"], IDENTITIES * SAMPLES);
+    let tar = json["tar_at_far"].as_object().unwrap();
+    assert_eq!(
+        tar.keys().collect::<Vec<_>>(),
+        ["1e-2", "1e-3", "1e-4", "1e-5", "1e-6"]
+    );
+    // ≈ 7,000 impostor pairs: 1e-2 and 1e-3 measurable, 1e-4 and below must be null.
+    assert!(tar["1e-2"].is_f64() && tar["1e-3"].is_f64(), "{json}");
+    assert!(
+        tar["1e-4"].is_null() && tar["1e-5"].is_null() && tar["1e-6"].is_null(),
+        "{json}"
+    );
+
+    // Acquisition: the synthetic captures are mostly good.
+    let fta = json["fta"].as_f64().unwrap();
+    let fte = json["fte"].as_f64().unwrap();
+    assert!(fta <= 0.1 && fte <= 0.1, "fta {fta} fte {fte}");
+    let extracted = (IDENTITIES * SAMPLES) as u64;
+    assert!(v.genuine + v.impostor <= extracted * (extracted - 1) / 2);
+    assert!(v.genuine >= 150, "genuine pairs {}", v.genuine);
+
+    // Accuracy: a broken engine (random or constant scores) sits near EER 0.5, TAR@1e-2 ≈ 0.01.
+    assert!(
+        v.genuine_mean > v.impostor_mean,
+        "{} vs {}",
+        v.genuine_mean,
+        v.impostor_mean
+    );
+    let eer = v.eer.unwrap();
+    assert!(eer < 0.10, "EER {eer}");
+    let tar2 = tar["1e-2"].as_f64().unwrap();
+    assert!(tar2 > 0.9, "TAR@1e-2 {tar2}");
+
+    // Identification.
+    let id = out.identification.unwrap();
+    assert_eq!(
+        id.gallery as u64 + v.acquisition.failed_enrolments as u64,
+        24
+    );
+    assert!(id.rank1 > 0.9, "rank-1 {}", id.rank1);
+    assert_eq!(
+        id.search.mated_same_result, id.search.mated_probes,
+        "{:?}",
+        id.search
+    );
+
+    // Presentation attacks: printed photos never accepted at any measured operating point.
+    let photo = out
+        .attacks
+        .iter()
+        .find(|a| a.attack == "photo")
+        .expect("photo attacks");
+    assert_eq!(photo.presentations, (IDENTITIES * SAMPLES.min(5)) as usize);
+    assert!(photo.at.iter().all(|a| a.accepted == 0), "{photo:?}");
+    assert!(out.attacks.iter().any(|a| a.attack == "mismatch"));
+}
