@@ -71,6 +71,14 @@ impl std::ops::BitOr for Permission {
     }
 }
 
+/// One new key-agreement key per protocol.
+fn fresh_key_agreement() -> [KeyAgreementKey; 2] {
+    [
+        KeyAgreementKey::generate(&mut OsRng),
+        KeyAgreementKey::generate(&mut OsRng),
+    ]
+}
+
 /// After this many wrong PINs in a row, PIN entry needs a power cycle.
 pub const MAX_CONSECUTIVE_MISMATCHES: u8 = 3;
 
@@ -96,10 +104,7 @@ impl PinUv {
     /// Power-up state: fresh key-agreement keys and token, no mismatches.
     pub fn new() -> Self {
         PinUv {
-            key_agreement: [
-                KeyAgreementKey::generate(&mut OsRng),
-                KeyAgreementKey::generate(&mut OsRng),
-            ],
+            key_agreement: fresh_key_agreement(),
             token: PinUvAuthToken::new(&mut OsRng),
             consecutive_mismatches: 0,
             grantable: Permission::MC | Permission::GA | Permission::CM | Permission::ACFG,
@@ -144,10 +149,7 @@ impl PinUv {
 
     /// Regenerate the key-agreement keys (after a PIN mismatch, so a platform must start over).
     pub fn regenerate_key_agreement(&mut self) {
-        self.key_agreement = [
-            KeyAgreementKey::generate(&mut OsRng),
-            KeyAgreementKey::generate(&mut OsRng),
-        ];
+        self.key_agreement = fresh_key_agreement();
     }
 
     /// Wrong PINs in a row since power-up.
@@ -241,7 +243,7 @@ impl PinUv {
         rp_id: Option<&str>,
         now: Instant,
     ) -> Result<(), CtapError> {
-        self.authorize_at(protocol, message, param, permission, now)?;
+        self.check_at(protocol, message, param, permission, now)?;
         let grant = self.token.grant_at(now).ok_or(CtapError::PinAuthInvalid)?;
         match (&grant.rp_id, rp_id) {
             (Some(bound), Some(wanted)) if bound != wanted => {
@@ -264,10 +266,14 @@ impl PinUv {
         param: &[u8],
         permission: Permission,
     ) -> Result<(), CtapError> {
-        self.authorize_at(protocol, message, param, permission, Instant::now())
+        self.check_at(protocol, message, param, permission, Instant::now())?;
+        self.token.mark_used();
+        Ok(())
     }
 
-    pub(crate) fn authorize_at(
+    /// Protocol supported, token in use at `now`, MAC valid, permission held. Does not count
+    /// as a use: only a request that passes every check does.
+    fn check_at(
         &mut self,
         protocol: u8,
         message: &[u8],
@@ -284,7 +290,6 @@ impl PinUv {
         if !grant.permissions.contains(permission) {
             return Err(CtapError::PinAuthInvalid);
         }
-        self.token.mark_used();
         Ok(())
     }
 
