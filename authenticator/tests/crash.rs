@@ -88,11 +88,17 @@ fn sigkill_during_make_and_get_loses_nothing_acknowledged() {
         // arm the kill, then hammer the device until it dies
         let pid = sim.pid() as libc::pid_t;
         let delay = Duration::from_micros(rng.gen_range(0..60_000));
+        let cancel = client.transport().cancel_token();
         let killer = std::thread::spawn(move || {
             std::thread::sleep(delay);
             // SAFETY: plain kill(2) on our own child's pid (not yet reaped: only the main
             // thread reaps, after joining this thread).
             unsafe { libc::kill(pid, libc::SIGKILL) };
+            // A request already sent to the dead process would wait for the transport
+            // timeout; a CTAPHID CANCEL to the closed port makes it fail at once
+            // (ICMP port unreachable).
+            std::thread::sleep(Duration::from_millis(5));
+            cancel.cancel();
         });
         let started = Instant::now();
         loop {

@@ -162,12 +162,12 @@ fn pin_set_change_and_tokens_for_both_protocols() {
 
         client.change_pin(protocol, PIN, "736251").unwrap();
         expect_ctap(
-            client.get_pin_uv_auth_token(protocol, PIN, Permission::MC, None),
+            client.get_pin_uv_auth_token(protocol, PIN, Permission::MC, Some("example.com")),
             CtapError::PinInvalid,
         );
         assert_eq!(client.pin_retries().unwrap().retries, 7);
         client
-            .get_pin_uv_auth_token(protocol, "736251", Permission::MC, None)
+            .get_pin_uv_auth_token(protocol, "736251", Permission::MC, Some("example.com"))
             .unwrap();
         assert_eq!(client.pin_retries().unwrap().retries, 8);
         expect_ctap(client.set_pin(protocol, "12"), CtapError::NotAllowed);
@@ -191,13 +191,18 @@ fn three_wrong_pins_block_until_power_cycle_and_retries_persist() {
     let mut client = dev.client();
     client.set_pin(PinProtocol::Two, PIN).unwrap();
     let wrong = |c: &mut palmkey::client::Client<_>| {
-        c.get_pin_uv_auth_token(PinProtocol::Two, "0000", Permission::MC, None)
+        c.get_pin_uv_auth_token(
+            PinProtocol::Two,
+            "0000",
+            Permission::MC,
+            Some("example.com"),
+        )
     };
     expect_ctap(wrong(&mut client), CtapError::PinInvalid);
     expect_ctap(wrong(&mut client), CtapError::PinInvalid);
     expect_ctap(wrong(&mut client), CtapError::PinAuthBlocked);
     expect_ctap(
-        client.get_pin_uv_auth_token(PinProtocol::Two, PIN, Permission::MC, None),
+        client.get_pin_uv_auth_token(PinProtocol::Two, PIN, Permission::MC, Some("example.com")),
         CtapError::PinAuthBlocked,
     );
     assert_eq!(client.pin_retries().unwrap().retries, 5);
@@ -208,7 +213,7 @@ fn three_wrong_pins_block_until_power_cycle_and_retries_persist() {
     let mut client = dev.client();
     assert_eq!(client.pin_retries().unwrap().retries, 5, "retries persist");
     client
-        .get_pin_uv_auth_token(PinProtocol::Two, PIN, Permission::MC, None)
+        .get_pin_uv_auth_token(PinProtocol::Two, PIN, Permission::MC, Some("example.com"))
         .unwrap();
     assert_eq!(client.pin_retries().unwrap().retries, 8);
 }
@@ -227,7 +232,7 @@ fn wrong_pin_uv_auth_is_rejected() {
         });
         expect_ctap(client.make_credential(&req), CtapError::PinAuthInvalid);
         // a real token without the mc permission
-        let t = token(&mut client, protocol, Permission::GA, None);
+        let t = token(&mut client, protocol, Permission::GA, Some("example.com"));
         let mut req = request("example.com", "dave", false);
         req.pin_uv_auth = Some(t.authenticate(&req.client_data_hash));
         expect_ctap(client.make_credential(&req), CtapError::PinAuthInvalid);
@@ -313,7 +318,7 @@ fn credential_management_lists_updates_and_deletes() {
     );
 
     // a token without the cm permission, or a forged one, is refused
-    let mc = token(&mut client, protocol, Permission::MC, None);
+    let mc = token(&mut client, protocol, Permission::MC, Some("example.com"));
     expect_ctap(client.creds_metadata(&mc), CtapError::PinAuthInvalid);
 }
 

@@ -17,7 +17,7 @@ def test_config_needs_acfg_token(fresh_ctap):
     with pytest.raises(CtapError) as e:
         Config(fresh_ctap, cp.protocol, os.urandom(32)).toggle_always_uv()
     assert e.value.code == CtapError.ERR.PIN_AUTH_INVALID
-    mc = cp.get_pin_token(PIN, P.MAKE_CREDENTIAL)
+    mc = cp.get_pin_token(PIN, P.MAKE_CREDENTIAL, "example.com")
     with pytest.raises(CtapError) as e:
         Config(fresh_ctap, cp.protocol, mc).toggle_always_uv()
     assert e.value.code == CtapError.ERR.PIN_AUTH_INVALID

@@ -92,7 +92,7 @@ def test_requires_valid_token_with_cm_permission(setup):
     with pytest.raises(CtapError) as e:
         wrong.get_metadata()
     assert e.value.code == CtapError.ERR.PIN_AUTH_INVALID
-    mc_only = CredentialManagement(ctap, cp.protocol, cp.get_pin_token(PIN, P.MAKE_CREDENTIAL))
+    mc_only = CredentialManagement(ctap, cp.protocol, cp.get_pin_token(PIN, P.MAKE_CREDENTIAL, "example.com"))
     with pytest.raises(CtapError) as e:
         mc_only.get_metadata()
     assert e.value.code == CtapError.ERR.PIN_AUTH_INVALID

@@ -137,15 +137,16 @@ def test_min_pin_length_extension_and_set_min_pin_length(fresh_ctap):
     info = ctap.get_info()
     assert info.min_pin_length == 6
     assert info.force_pin_change is True
+    # the right PIN, but no token until it is changed
     with pytest.raises(CtapError) as e:
-        cp.get_pin_token(PIN, P.MAKE_CREDENTIAL)
-    assert e.value.code == CtapError.ERR.PIN_INVALID
+        cp.get_pin_token(PIN, P.MAKE_CREDENTIAL, "example.com")
+    assert e.value.code == CtapError.ERR.PIN_POLICY_VIOLATION
     with pytest.raises(CtapError) as e:
         cp.change_pin(PIN, "12345")
     assert e.value.code == CtapError.ERR.PIN_POLICY_VIOLATION
     cp.change_pin(PIN, "918273")
     assert ctap.get_info().force_pin_change is False
-    cp.get_pin_token("918273", P.MAKE_CREDENTIAL)
+    cp.get_pin_token("918273", P.MAKE_CREDENTIAL, "example.com")
 
     # the minimum can never decrease (short of a reset)
     cfg = Config(ctap, cp.protocol, cp.get_pin_token("918273", P.AUTHENTICATOR_CFG))

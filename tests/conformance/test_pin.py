@@ -71,26 +71,26 @@ def test_wrong_pin_counts_retries_and_blocks_after_three(fresh_ctap, version):
     cp = set_pin(fresh_ctap, version)
     for expected_left in (7, 6):
         with pytest.raises(CtapError) as e:
-            cp.get_pin_token("0000", P.MAKE_CREDENTIAL)
+            cp.get_pin_token("0000", P.MAKE_CREDENTIAL, "example.com")
         assert err(e) == CtapError.ERR.PIN_INVALID
         assert cp.get_pin_retries()[0] == expected_left
     # the third consecutive mismatch needs a power cycle
     with pytest.raises(CtapError) as e:
-        cp.get_pin_token("0000", P.MAKE_CREDENTIAL)
+        cp.get_pin_token("0000", P.MAKE_CREDENTIAL, "example.com")
     assert err(e) == CtapError.ERR.PIN_AUTH_BLOCKED
     retries, power_cycle = cp.get_pin_retries()
     assert retries == 5
     with pytest.raises(CtapError) as e:
-        cp.get_pin_token(PIN, P.MAKE_CREDENTIAL)  # even the right PIN
+        cp.get_pin_token(PIN, P.MAKE_CREDENTIAL, "example.com")  # even the right PIN
     assert err(e) == CtapError.ERR.PIN_AUTH_BLOCKED
 
 
 def test_correct_pin_resets_retries(fresh_ctap, version):
     cp = set_pin(fresh_ctap, version)
     with pytest.raises(CtapError):
-        cp.get_pin_token("0000", P.MAKE_CREDENTIAL)
+        cp.get_pin_token("0000", P.MAKE_CREDENTIAL, "example.com")
     assert cp.get_pin_retries()[0] == 7
-    cp.get_pin_token(PIN, P.MAKE_CREDENTIAL)
+    cp.get_pin_token(PIN, P.MAKE_CREDENTIAL, "example.com")
     assert cp.get_pin_retries()[0] == 8
 
 
@@ -98,9 +98,9 @@ def test_change_pin(fresh_ctap, version):
     cp = set_pin(fresh_ctap, version)
     cp.change_pin(PIN, "73915")
     with pytest.raises(CtapError) as e:
-        cp.get_pin_token(PIN, P.MAKE_CREDENTIAL)
+        cp.get_pin_token(PIN, P.MAKE_CREDENTIAL, "example.com")
     assert err(e) == CtapError.ERR.PIN_INVALID
-    cp.get_pin_token("73915", P.MAKE_CREDENTIAL)
+    cp.get_pin_token("73915", P.MAKE_CREDENTIAL, "example.com")
     # changePIN with a wrong current PIN
     with pytest.raises(CtapError) as e:
         cp.change_pin("11111", "22222")
