@@ -859,17 +859,37 @@ mod tests {
     fn unused_tokens_expire() {
         let p = Platform::new(PinProtocol::Two);
         let mut device = Device::with_pin(p, PIN);
+        let now = Instant::now();
+        let at = |secs| now + Duration::from_secs(secs);
         let token = p
             .get_token(&mut device, PIN, Permission::GA, Some("rp"))
             .unwrap();
         let sig = p.auth(&token, b"m");
-        let later = Instant::now() + Duration::from_secs(31);
-        assert_eq!(
+        let mut verify = |rp, t| {
             device
                 .pin_uv
-                .verify_at(2, b"m", &sig, Permission::GA, Some("rp"), later),
-            Err(CtapError::PinAuthInvalid)
-        );
+                .verify_at(2, b"m", &sig, Permission::GA, Some(rp), t)
+        };
+        // A rejected request is no use of the token ...
+        assert_eq!(verify("other", at(10)), Err(CtapError::PinAuthInvalid));
+        // ... so, unused, it lapses after 30 s.
+        assert_eq!(verify("rp", at(31)), Err(CtapError::PinAuthInvalid));
+
+        let token = p
+            .get_token(&mut device, PIN, Permission::GA, Some("rp"))
+            .unwrap();
+        let sig = p.auth(&token, b"m");
+        let now = Instant::now();
+        let at = |secs| now + Duration::from_secs(secs);
+        let mut verify = |t| {
+            device
+                .pin_uv
+                .verify_at(2, b"m", &sig, Permission::GA, Some("rp"), t)
+        };
+        // Used once, it lasts up to the 10-minute maximum.
+        verify(at(10)).unwrap();
+        verify(at(300)).unwrap();
+        assert_eq!(verify(at(600)), Err(CtapError::PinAuthInvalid));
     }
 
     #[test]
