@@ -119,10 +119,11 @@ pub fn handle(auth: &mut Authenticator, params: &[u8], io: &dyn Interaction) -> 
     check_exclude_list(auth, &req, &rp_id_hash, &verified, io)?;
     // Steps 13–14: user presence.
     verification::collect_presence(auth, &verified, req.pin_uv_auth, io)?;
+    // The counter first: a failure after storing the credential would leave an orphan.
+    let counter = verification::next_counter(auth)?;
     // Steps 15–18: extensions, key pair, storage.
     let credential = create(auth, &req, &rp_id_hash, &verified, rk)?;
     // Steps 19–20: authenticator data and attestation.
-    let counter = verification::next_counter(auth)?;
     let extension_outputs = extension_outputs(auth, &req)?;
     let attested = AttestedCredential {
         aaguid: auth.config.aaguid,
