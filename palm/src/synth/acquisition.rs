@@ -234,8 +234,8 @@ impl Acquisition {
                 half_length: rng.gen_range(0.8..1.3),
                 half_width,
                 pad_half_length: rng.gen_range(0.22..0.38),
-                strip_tone: rng.gen_range(0.55..0.8),
-                pad_tone: rng.gen_range(0.68..0.88),
+                strip_tone: rng.gen_range(0.5..0.75),
+                pad_tone: rng.gen_range(0.6..0.85),
             }
         });
         Self {

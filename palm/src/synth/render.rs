@@ -169,7 +169,8 @@ pub fn surface(anatomy: &Anatomy, acq: &Acquisition, roi: usize) -> Radiance {
                 let tone = if pad { band.pad_tone } else { band.strip_tone };
                 h += (relief + 0.012 - h) * cover;
                 a += (tone * (1.0 - 0.35 * holes) - a) * cover;
-                r += (0.8 * tone.sqrt() * (1.0 - 0.1 * holes) - r) * cover;
+                // Fabric scatters 850 nm strongly: brighter than skin, no vessels.
+                r += (0.95 * tone.powf(0.3) * (1.0 - 0.1 * holes) - r) * cover;
             }
         }
         height.data[index] = h;
@@ -178,20 +179,32 @@ pub fn surface(anatomy: &Anatomy, acq: &Acquisition, roi: usize) -> Radiance {
     }
     // One supersampled pixel spans 2/m ROI units = 2/(m·scale) palm units.
     let spacing = 2.0 / (m as f32 * acq.pose.scale);
-    let print = shade(&height, &albedo, spacing, &acq.print_light);
-    let vein = shade(&height, &nir, spacing, &acq.vein_light);
+    let (print, vein) = shade(
+        &height,
+        [&albedo, &nir],
+        spacing,
+        [&acq.print_light, &acq.vein_light],
+    );
     Radiance {
         print: print.downsample(SUPERSAMPLE),
         vein: vein.downsample(SUPERSAMPLE),
     }
 }
 
-/// Lambertian + weak specular shading of a height field; a flat surface keeps its albedo.
-fn shade(height: &Plane, albedo: &Plane, spacing: f32, light: &Lighting) -> Plane {
+/// Lambertian + weak specular shading of one height field under two lights (visible, NIR),
+/// each with its own reflectance; a flat surface keeps its reflectance.
+fn shade(
+    height: &Plane,
+    reflectance: [&Plane; 2],
+    spacing: f32,
+    lights: [&Lighting; 2],
+) -> (Plane, Plane) {
     let (w, h) = (height.width, height.height);
-    let l = light.direction;
-    let half = super::acquisition::unit([l[0], l[1], l[2] + 1.0]);
-    let mut out = Plane::new(w, h, 0.0);
+    let halves = lights.map(|l| {
+        let d = l.direction;
+        super::acquisition::unit([d[0], d[1], d[2] + 1.0])
+    });
+    let mut out = [Plane::new(w, h, 0.0), Plane::new(w, h, 0.0)];
     let inv = 0.5 / spacing;
     for y in 0..h {
         let (ym, yp) = (y.saturating_sub(1), (y + 1).min(h - 1));
@@ -201,15 +214,24 @@ fn shade(height: &Plane, albedo: &Plane, spacing: f32, light: &Lighting) -> Plan
             let gy = (height.at(x, yp) - height.at(x, ym)) * inv;
             let norm = 1.0 / (gx * gx + gy * gy + 1.0).sqrt();
             let n = [-gx * norm, -gy * norm, norm];
-            let diffuse = (n[0] * l[0] + n[1] * l[1] + n[2] * l[2]).max(0.0) / l[2];
-            let spec = (n[0] * half[0] + n[1] * half[1] + n[2] * half[2])
-                .max(0.0)
-                .powi(24);
-            *out.at_mut(x, y) = albedo.at(x, y) * (light.ambient + (1.0 - light.ambient) * diffuse)
-                + light.specular * spec;
+            for k in 0..2 {
+                let (light, l) = (lights[k], lights[k].direction);
+                let diffuse = (n[0] * l[0] + n[1] * l[1] + n[2] * l[2]).max(0.0) / l[2];
+                let mut v =
+                    reflectance[k].at(x, y) * (light.ambient + (1.0 - light.ambient) * diffuse);
+                if light.specular > 0.0 {
+                    let hv = halves[k];
+                    v += light.specular
+                        * (n[0] * hv[0] + n[1] * hv[1] + n[2] * hv[2])
+                            .max(0.0)
+                            .powi(24);
+                }
+                *out[k].at_mut(x, y) = v;
+            }
         }
     }
-    out
+    let [print, vein] = out;
+    (print, vein)
 }
 
 /// The camera: illumination gradient, optics blur, photon + read noise, gamma, 8 bits.
