@@ -92,114 +92,288 @@ impl CodeMap {
     }
 }
 
+/// Side of the coarse code used to find candidate alignments fast.
+pub const COARSE: usize = 8;
+/// Fine cells per coarse cell side.
+pub const COARSE_BLOCK: usize = GRID / COARSE;
+
+/// An 8 × 8 coarse orientation code: one `u64` bitboard per plane (bit `8y + x`), 3 code
+/// planes + mask. Each coarse cell holds the dominant orientation of its 4 × 4 fine block.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct CoarseMap {
+    pub planes: [u64; CODE_PLANES + 1],
+}
+
+impl CodeMap {
+    /// The map resampled about its centre by `scale` (> 1: the palm appears larger), nearest
+    /// cell. Scale needs no orientation change, so the code can be resampled directly.
+    pub fn scaled(&self, scale: f32) -> CodeMap {
+        let mut out = CodeMap::empty();
+        let c = (GRID as f32 - 1.0) / 2.0;
+        for y in 0..GRID {
+            let sy = (c + (y as f32 - c) / scale).round();
+            if !(0.0..GRID as f32).contains(&sy) {
+                continue;
+            }
+            for x in 0..GRID {
+                let sx = (c + (x as f32 - c) / scale).round();
+                if !(0.0..GRID as f32).contains(&sx) {
+                    continue;
+                }
+                if let Some(k) = self.cell(sx as usize, sy as usize) {
+                    out.set_cell(x, y, k);
+                }
+            }
+        }
+        out
+    }
+
+    /// The coarse code: per 4 × 4 block, the circular mean of the valid cells' orientations
+    /// (doubled-angle unit vectors); blocks with few valid cells or no dominant orientation
+    /// are masked.
+    pub fn coarse(&self) -> CoarseMap {
+        let mut out = CoarseMap::default();
+        let step = std::f32::consts::TAU / ORIENTATIONS as f32;
+        for by in 0..COARSE {
+            for bx in 0..COARSE {
+                let (mut re, mut im, mut n) = (0f32, 0f32, 0u32);
+                for y in by * COARSE_BLOCK..(by + 1) * COARSE_BLOCK {
+                    for x in bx * COARSE_BLOCK..(bx + 1) * COARSE_BLOCK {
+                        if let Some(k) = self.cell(x, y) {
+                            re += (k as f32 * step).cos();
+                            im += (k as f32 * step).sin();
+                            n += 1;
+                        }
+                    }
+                }
+                if n < 4 || (re * re + im * im).sqrt() < 0.4 * n as f32 {
+                    continue;
+                }
+                let k = (im.atan2(re).rem_euclid(std::f32::consts::TAU) / step).round() as usize
+                    % ORIENTATIONS;
+                let bit = 1u64 << (by * COARSE + bx);
+                for p in 0..CODE_PLANES {
+                    if CIRCULAR_CODE[k] >> p & 1 == 1 {
+                        out.planes[p] |= bit;
+                    }
+                }
+                out.planes[MASK_PLANE] |= bit;
+            }
+        }
+        out
+    }
+}
+
+/// Column masks of an 8 × 8 bitboard: `KEEP[dx + 7]` keeps the columns still inside after a
+/// horizontal displacement by `dx`.
+const fn column_keep() -> [u64; 15] {
+    let mut out = [0u64; 15];
+    let mut i = 0;
+    while i < 15 {
+        let dx = i as i32 - 7;
+        let mut m = 0u64;
+        let mut y = 0;
+        while y < 8 {
+            let mut x = 0;
+            while x < 8 {
+                let xb = x + dx;
+                if xb >= 0 && xb < 8 {
+                    m |= 1 << (y * 8 + x);
+                }
+                x += 1;
+            }
+            y += 1;
+        }
+        out[i] = m;
+        i += 1;
+    }
+    out
+}
+const KEEP: [u64; 15] = column_keep();
+
+/// Coarse comparison of `a` with `b` displaced by `(dx, dy)` coarse cells (|d| ≤ 7).
+#[inline]
+pub fn coarse_count(a: &CoarseMap, b: &CoarseMap, dx: i32, dy: i32) -> BitCount {
+    let k = dy * 8 + dx;
+    let sh = |w: u64| if k >= 0 { w >> k } else { w << (-k) };
+    let m = a.planes[MASK_PLANE] & sh(b.planes[MASK_PLANE]) & KEEP[(dx + 7) as usize];
+    let mut differing = 0;
+    for p in 0..CODE_PLANES {
+        differing += ((a.planes[p] ^ sh(b.planes[p])) & m).count_ones();
+    }
+    BitCount {
+        differing,
+        compared: m.count_ones() * CODE_PLANES as u32,
+    }
+}
+
 /// Filter bank parameters in units of the ROI side, so they hold at any working resolution.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct BankParams {
-    /// Gaussian envelope σ as a fraction of the ROI side.
+    /// Gaussian envelope σ (across the line) as a fraction of the ROI side.
     pub sigma: f32,
     /// Cosine wavelength as a fraction of the ROI side.
     pub wavelength: f32,
-    /// Minimum winning response (relative to the plane's local contrast, which normalisation
-    /// makes ≈ 1) for a cell to vote; below it the cell has no line and its orientation is noise.
+    /// A cell votes when its orientation energy is at least this fraction of the map's
+    /// 90th-percentile energy; weaker cells hold no line, only noise, and are masked.
     pub min_energy: f32,
 }
 
-/// A Gabor bank prepared for one working resolution and one rotation of the sampling frame.
+/// Encodes normalised planes of one modality, in the canonical frame and in a few rotated
+/// sampling frames.
+///
+/// The Gabor bank is applied once, on the cell lattice of the canonical frame. Each cell's
+/// `ORIENTATIONS` responses are combined into an orientation vector
+/// `z = Σ_k −r_k · e^{2iθ_k}` (a steerable estimate: the bank's tuning curve is symmetric, so the
+/// vector points at the line's orientation and `|z|` measures line energy). Rotated frames
+/// interpolate the response lattice at the rotated cell positions and rotate `z` by the frame
+/// angle, so rotation variants cost a fraction of a filtering pass. The code of a cell is `z`'s
+/// angle quantised to `ORIENTATIONS` bins: the competitive code's winner, made less sensitive
+/// to noise by using all responses instead of the single minimum.
 #[derive(Debug, Clone)]
-pub struct Bank {
+pub struct Coder {
+    side: usize,
     kernels: Vec<Kernel>,
-    angle: f32,
+    rotations_deg: Vec<i8>,
     min_energy: f32,
 }
 
-impl Bank {
-    /// `side`: working plane side in pixels; `angle`: rotation of the sampling frame (radians).
-    pub fn new(params: BankParams, side: usize, angle: f32) -> Self {
+impl Coder {
+    /// `rotations_deg` must start with 0 (the canonical frame).
+    pub fn new(params: BankParams, side: usize, rotations_deg: &[i8]) -> Self {
         let sigma = params.sigma * side as f32;
         let wavelength = params.wavelength * side as f32;
         let kernels = (0..ORIENTATIONS)
             .map(|k| {
-                let theta = angle + k as f32 * std::f32::consts::PI / ORIENTATIONS as f32;
-                Kernel::gabor_even(theta, sigma, wavelength)
+                Kernel::gabor_even(
+                    k as f32 * std::f32::consts::PI / ORIENTATIONS as f32,
+                    sigma,
+                    wavelength,
+                )
             })
             .collect();
         Self {
+            side,
             kernels,
-            angle,
+            rotations_deg: rotations_deg.to_vec(),
             min_energy: params.min_energy,
         }
     }
 
-    /// Encodes `plane` (normalised, square) on the code lattice rotated by this bank's angle
-    /// around the plane centre. `valid(x, y)` (plane pixel coordinates) excludes occluded areas.
-    pub fn encode(&self, plane: &Plane, valid: &dyn Fn(f32, f32) -> bool) -> CodeMap {
+    /// Working plane side the bank is built for.
+    pub fn side(&self) -> usize {
+        self.side
+    }
+
+    /// Orientation vectors `(re, im)` on the canonical cell lattice of `plane`.
+    fn lattice(&self, plane: &Plane) -> Vec<(f32, f32)> {
+        let stride = plane.w as f32 / GRID as f32;
+        let dirs: Vec<(f32, f32)> = (0..ORIENTATIONS)
+            .map(|k| {
+                let t = 2.0 * k as f32 * std::f32::consts::PI / ORIENTATIONS as f32;
+                (t.cos(), t.sin())
+            })
+            .collect();
+        let mut out = Vec::with_capacity(GRID * GRID);
+        for gy in 0..GRID {
+            for gx in 0..GRID {
+                let x = ((gx as f32 + 0.5) * stride - 0.5).round() as i32;
+                let y = ((gy as f32 + 0.5) * stride - 0.5).round() as i32;
+                let (mut re, mut im) = (0.0, 0.0);
+                for (kernel, (c, s)) in self.kernels.iter().zip(&dirs) {
+                    let r = -kernel.apply_at(plane, x, y);
+                    re += r * c;
+                    im += r * s;
+                }
+                out.push((re, im));
+            }
+        }
+        out
+    }
+
+    /// Encodes a normalised plane of side [`Coder::side`] in every frame. `valid(x, y)` (plane
+    /// pixel coordinates) excludes occluded areas.
+    pub fn encode(&self, plane: &Plane, valid: &dyn Fn(f32, f32) -> bool) -> Vec<(i8, CodeMap)> {
+        debug_assert_eq!(plane.w, self.side);
+        let lattice = self.lattice(plane);
         let side = plane.w as f32;
         let stride = side / GRID as f32;
         let centre = (side - 1.0) / 2.0;
-        let (s, c) = self.angle.sin_cos();
-        let radius = (self.kernels[0].side / 2) as f32;
-        let mut map = CodeMap::empty();
-        for gy in 0..GRID {
-            for gx in 0..GRID {
-                let u = (gx as f32 + 0.5) * stride - 0.5 - centre;
-                let v = (gy as f32 + 0.5) * stride - 0.5 - centre;
-                let x = centre + u * c - v * s;
-                let y = centre + u * s + v * c;
-                // The filter must mostly see real image, not replicated borders.
-                let margin = -0.5 * radius;
-                if x < margin || y < margin || x > side - 1.0 - margin || y > side - 1.0 - margin {
-                    continue;
-                }
-                if !valid(x, y) {
-                    continue;
-                }
-                let (xi, yi) = (x.round() as i32, y.round() as i32);
-                let mut best = (0, f32::INFINITY);
-                for (k, kernel) in self.kernels.iter().enumerate() {
-                    let r = kernel.apply_at(plane, xi, yi);
-                    if r < best.1 {
-                        best = (k, r);
+        // Cells whose filter would mostly see replicated borders do not vote.
+        let margin = (self.kernels[0].side / 2) as f32 * 0.5;
+        self.rotations_deg
+            .iter()
+            .map(|&deg| {
+                let angle = f32::from(deg).to_radians();
+                let (s, c) = angle.sin_cos();
+                let (s2, c2) = (-2.0 * angle).sin_cos();
+                let mut cells: Vec<(usize, usize, f32, f32)> = Vec::with_capacity(GRID * GRID);
+                for gy in 0..GRID {
+                    for gx in 0..GRID {
+                        let u = (gx as f32 + 0.5) * stride - 0.5 - centre;
+                        let v = (gy as f32 + 0.5) * stride - 0.5 - centre;
+                        let x = centre + u * c - v * s;
+                        let y = centre + u * s + v * c;
+                        if x < -margin
+                            || y < -margin
+                            || x > side - 1.0 + margin
+                            || y > side - 1.0 + margin
+                        {
+                            continue;
+                        }
+                        if !valid(x.clamp(0.0, side - 1.0), y.clamp(0.0, side - 1.0)) {
+                            continue;
+                        }
+                        let (re, im) = interpolate(
+                            &lattice,
+                            (x + 0.5) / stride - 0.5,
+                            (y + 0.5) / stride - 0.5,
+                        );
+                        // Into the rotated frame: orientation angles shift by -angle (doubled).
+                        let (re, im) = (re * c2 - im * s2, re * s2 + im * c2);
+                        cells.push((gx, gy, im.atan2(re), (re * re + im * im).sqrt()));
                     }
                 }
-                if -best.1 >= self.min_energy {
-                    map.set_cell(gx, gy, best.0);
-                }
+                (deg, self.quantise(cells))
+            })
+            .collect()
+    }
+
+    fn quantise(&self, mut cells: Vec<(usize, usize, f32, f32)>) -> CodeMap {
+        let mut map = CodeMap::empty();
+        if cells.is_empty() {
+            return map;
+        }
+        let mut energies: Vec<f32> = cells.iter().map(|c| c.3).collect();
+        let k = energies.len() * 9 / 10;
+        let (_, p90, _) = energies.select_nth_unstable_by(k, f32::total_cmp);
+        let floor = self.min_energy * *p90;
+        let bin = std::f32::consts::TAU / ORIENTATIONS as f32;
+        for (gx, gy, phase, energy) in cells.drain(..) {
+            if energy >= floor && energy > 0.0 {
+                let k =
+                    (phase.rem_euclid(std::f32::consts::TAU) / bin).round() as usize % ORIENTATIONS;
+                map.set_cell(gx, gy, k);
             }
         }
         map
     }
 }
 
-/// The banks of one modality at every rotation of the sampling frame kept in a template.
-#[derive(Debug, Clone)]
-pub struct Coder {
-    side: usize,
-    banks: Vec<(i8, Bank)>,
-}
-
-impl Coder {
-    /// `rotations_deg` must start with 0 (the canonical frame).
-    pub fn new(params: BankParams, side: usize, rotations_deg: &[i8]) -> Self {
-        let banks = rotations_deg
-            .iter()
-            .map(|&deg| (deg, Bank::new(params, side, f32::from(deg).to_radians())))
-            .collect();
-        Self { side, banks }
-    }
-
-    /// Working plane side the banks are built for.
-    pub fn side(&self) -> usize {
-        self.side
-    }
-
-    /// Encodes a normalised plane of side [`Coder::side`] in every frame.
-    pub fn encode(&self, plane: &Plane, valid: &dyn Fn(f32, f32) -> bool) -> Vec<(i8, CodeMap)> {
-        debug_assert_eq!(plane.w, self.side);
-        self.banks
-            .iter()
-            .map(|(deg, bank)| (*deg, bank.encode(plane, valid)))
-            .collect()
-    }
+/// Bilinear interpolation on the `GRID × GRID` lattice (border clamped).
+fn interpolate(lattice: &[(f32, f32)], fx: f32, fy: f32) -> (f32, f32) {
+    let max = (GRID - 1) as f32;
+    let (fx, fy) = (fx.clamp(0.0, max), fy.clamp(0.0, max));
+    let (x0, y0) = (fx.floor() as usize, fy.floor() as usize);
+    let (x1, y1) = ((x0 + 1).min(GRID - 1), (y0 + 1).min(GRID - 1));
+    let (tx, ty) = (fx - x0 as f32, fy - y0 as f32);
+    let at = |x: usize, y: usize| lattice[y * GRID + x];
+    let mix = |a: (f32, f32), b: (f32, f32), t: f32| (a.0 + (b.0 - a.0) * t, a.1 + (b.1 - a.1) * t);
+    mix(
+        mix(at(x0, y0), at(x1, y0), tx),
+        mix(at(x0, y1), at(x1, y1), tx),
+        ty,
+    )
 }
 
 /// Bits that differ and bits compared, for one alignment of two maps.
@@ -212,7 +386,13 @@ pub struct BitCount {
 /// Compares `a` with `b` displaced by `(dx, dy)` cells (cell `(x, y)` of `a` against
 /// `(x + dx, y + dy)` of `b`), over rows `ys`.
 #[inline]
-pub fn count_at(a: &CodeMap, b: &CodeMap, dx: i32, dy: i32, rows: impl Iterator<Item = usize>) -> BitCount {
+pub fn count_at(
+    a: &CodeMap,
+    b: &CodeMap,
+    dx: i32,
+    dy: i32,
+    rows: impl Iterator<Item = usize>,
+) -> BitCount {
     let mut differing = 0;
     let mut compared = 0;
     let shift = |w: u32| if dx >= 0 { w >> dx } else { w << (-dx) };

@@ -6,7 +6,7 @@
 //! always more alike. [`Engine::is_match`] applies the calibrated threshold (FMR ≈ 1e-6).
 
 use crate::capture::Capture;
-use crate::code::{CodeMap, Coder};
+use crate::code::{BankParams, CodeMap, Coder};
 use crate::filters::Plane;
 use crate::fusion::FusionModel;
 use crate::matcher::{self, SearchRange};
@@ -37,7 +37,10 @@ pub enum ExtractError {
     #[error("capture has no image the engine is configured to use")]
     NoImage,
     #[error("{modality} image: {issue}")]
-    Quality { modality: Modality, issue: QualityIssue },
+    Quality {
+        modality: Modality,
+        issue: QualityIssue,
+    },
     #[error("{modality} image: {error}")]
     Roi { modality: Modality, error: RoiError },
     #[error("{modality} image: too few usable code cells ({cells})")]
@@ -57,6 +60,12 @@ pub struct EngineConfig {
     /// the matcher's translation search they absorb residual ROI misalignment.
     pub rotations_deg: Vec<i8>,
     pub search: SearchRange,
+    /// Print code: working ROI side (pixels) and filter bank.
+    pub print_side: usize,
+    pub print_bank: BankParams,
+    /// Vein code: working ROI side (pixels) and filter bank.
+    pub vein_side: usize,
+    pub vein_bank: BankParams,
     pub quality: QualityParams,
     pub fusion: FusionModel,
 }
@@ -69,6 +78,10 @@ impl Default for EngineConfig {
             use_vein: true,
             rotations_deg: vec![0, -5, 5, -10, 10],
             search: SearchRange::default(),
+            print_side: print::SIDE,
+            print_bank: print::BANK,
+            vein_side: vein::SIDE,
+            vein_bank: vein::BANK,
             quality: QualityParams::default(),
             fusion: FusionModel::default(),
         }
@@ -103,8 +116,8 @@ const MIN_CELLS: u32 = 200;
 
 impl Engine {
     pub fn new(config: EngineConfig) -> Self {
-        let print_coder = Coder::new(print::BANK, print::SIDE, &config.rotations_deg);
-        let vein_coder = Coder::new(vein::BANK, vein::SIDE, &config.rotations_deg);
+        let print_coder = Coder::new(config.print_bank, config.print_side, &config.rotations_deg);
+        let vein_coder = Coder::new(config.vein_bank, config.vein_side, &config.rotations_deg);
         Self {
             config,
             print_coder,
@@ -128,15 +141,24 @@ impl Engine {
                 Modality::Vein => (normalize::vein(roi), &self.vein_coder),
             };
             let side = plane.w;
-            let maps: Vec<(i8, CodeMap)> = coder.encode(&plane, &|x, y| !occlusion.covers(x, y, side));
+            let maps: Vec<(i8, CodeMap)> =
+                coder.encode(&plane, &|x, y| !occlusion.covers(x, y, side));
             let cells = maps[0].1.valid_cells();
             if cells < MIN_CELLS {
                 return Err(ExtractError::NoFeatures { modality: m, cells });
             }
             Ok(ModalityCode::new(maps).expect("coder frames start at 0°"))
         };
-        let print = rois.print.as_ref().map(|r| code(Modality::Print, r)).transpose()?;
-        let vein = rois.vein.as_ref().map(|r| code(Modality::Vein, r)).transpose()?;
+        let print = rois
+            .print
+            .as_ref()
+            .map(|r| code(Modality::Print, r))
+            .transpose()?;
+        let vein = rois
+            .vein
+            .as_ref()
+            .map(|r| code(Modality::Vein, r))
+            .transpose()?;
         Template::new(print, vein).map_err(|_| ExtractError::NoImage)
     }
 
@@ -170,7 +192,10 @@ impl Engine {
             }
             _ => None,
         };
-        let roi = |m: Modality, img: &Option<Plane>, side: usize| -> Result<Option<Plane>, ExtractError> {
+        let roi = |m: Modality,
+                   img: &Option<Plane>,
+                   side: usize|
+         -> Result<Option<Plane>, ExtractError> {
             let Some(img) = img else { return Ok(None) };
             let frame = match shared {
                 Some(f) => f,
@@ -179,8 +204,8 @@ impl Engine {
             Ok(Some(frame.extract(img, side)))
         };
         Ok(Rois {
-            print: roi(Modality::Print, &print_img, print::SIDE)?,
-            vein: roi(Modality::Vein, &vein_img, vein::SIDE)?,
+            print: roi(Modality::Print, &print_img, self.config.print_side)?,
+            vein: roi(Modality::Vein, &vein_img, self.config.vein_side)?,
         })
     }
 
@@ -188,15 +213,32 @@ impl Engine {
     /// probe's canonical frame is aligned against the reference's rotated frames.
     pub fn compare(&self, probe: &Template, reference: &Template) -> MatchScores {
         let range = self.config.search;
-        let print = match (probe.print(), reference.print()) {
-            (Some(a), Some(b)) => matcher::compare(a, b, range).map(|al| al.similarity),
-            _ => None,
+        let mut pairs = Vec::with_capacity(2);
+        if let (Some(a), Some(b)) = (probe.print(), reference.print()) {
+            pairs.push((Modality::Print, (a, b)));
+        }
+        if let (Some(a), Some(b)) = (probe.vein(), reference.vein()) {
+            pairs.push((Modality::Vein, (a, b)));
+        }
+        let codes: Vec<_> = pairs.iter().map(|(_, c)| *c).collect();
+        let (print, vein) = match matcher::compare_joint(&codes, range) {
+            Some((scores, _)) => {
+                let of = |m: Modality| {
+                    pairs
+                        .iter()
+                        .zip(&scores)
+                        .find(|((pm, _), _)| *pm == m)
+                        .and_then(|(_, s)| *s)
+                };
+                (of(Modality::Print), of(Modality::Vein))
+            }
+            None => (None, None),
         };
-        let vein = match (probe.vein(), reference.vein()) {
-            (Some(a), Some(b)) => matcher::compare(a, b, range).map(|al| al.similarity),
-            _ => None,
-        };
-        let fused = self.config.fusion.fuse(print, vein).unwrap_or(f32::NEG_INFINITY);
+        let fused = self
+            .config
+            .fusion
+            .fuse(print, vein)
+            .unwrap_or(f32::NEG_INFINITY);
         MatchScores { print, vein, fused }
     }
 

@@ -142,7 +142,13 @@ fn solve(mut a: Vec<Vec<f64>>, mut b: Vec<f64>) -> Vec<f64> {
         }
     }
     (0..k)
-        .map(|i| if a[i][i].abs() < 1e-300 { 0.0 } else { b[i] / a[i][i] })
+        .map(|i| {
+            if a[i][i].abs() < 1e-300 {
+                0.0
+            } else {
+                b[i] / a[i][i]
+            }
+        })
         .collect()
 }
 
@@ -158,7 +164,12 @@ pub fn threshold_for_fmr(impostor: &[f32], fmr: f64) -> f32 {
     s.sort_by(f32::total_cmp);
     let n = s.len();
     let mean = s.iter().map(|&v| f64::from(v)).sum::<f64>() / n as f64;
-    let sd = (s.iter().map(|&v| (f64::from(v) - mean).powi(2)).sum::<f64>() / n as f64).sqrt();
+    let sd = (s
+        .iter()
+        .map(|&v| (f64::from(v) - mean).powi(2))
+        .sum::<f64>()
+        / n as f64)
+        .sqrt();
     // Quantile of the normal fitted on mean/sd, with the tail spread checked against the
     // empirical 1e-3..1e-2 region: take the heavier of the two tails.
     let z = inverse_normal_tail(fmr);
@@ -199,7 +210,8 @@ fn erfc(x: f64) -> f64 {
                         + t * (-0.186_288_06
                             + t * (0.278_868_07
                                 + t * (-1.135_203_98
-                                    + t * (1.488_515_87 + t * (-0.822_152_23 + t * 0.170_872_77)))))))))
+                                    + t * (1.488_515_87
+                                        + t * (-0.822_152_23 + t * 0.170_872_77)))))))))
             .exp();
     if x >= 0.0 {
         r
@@ -223,15 +235,22 @@ mod tests {
         }
         let m = fit_logistic(&samples, 2);
         assert!(m.weights[0] > 0.0 && m.weights[0] > m.weights[1].abs());
-        let correct = samples.iter().filter(|(x, g)| (m.score(*x) > 0.0) == *g).count();
+        let correct = samples
+            .iter()
+            .filter(|(x, g)| (m.score(*x) > 0.0) == *g)
+            .count();
         assert_eq!(correct, samples.len());
     }
 
     #[test]
     fn normal_tail_quantiles() {
-        assert!((inverse_normal_tail(0.5 * erfc(3.0 / std::f64::consts::SQRT_2)) - 3.0).abs() < 1e-4);
+        assert!(
+            (inverse_normal_tail(0.5 * erfc(3.0 / std::f64::consts::SQRT_2)) - 3.0).abs() < 1e-4
+        );
         assert!((inverse_normal_tail(1e-6) - 4.753).abs() < 1e-2);
-        let imp: Vec<f32> = (0..10_000).map(|i| ((i as f32 * 0.7548).fract() - 0.5) * 2.0).collect();
+        let imp: Vec<f32> = (0..10_000)
+            .map(|i| ((i as f32 * 0.7548).fract() - 0.5) * 2.0)
+            .collect();
         let t = threshold_for_fmr(&imp, 1e-6);
         assert!(t >= 1.0 - 1e-3);
     }

@@ -29,7 +29,12 @@ fn local_contrast(roi: &Plane, sigma_frac: f32) -> Plane {
     let detail = Plane {
         w: roi.w,
         h: roi.h,
-        data: roi.data.iter().zip(&mean.data).map(|(v, m)| v - m).collect(),
+        data: roi
+            .data
+            .iter()
+            .zip(&mean.data)
+            .map(|(v, m)| v - m)
+            .collect(),
     };
     let energy = detail.map(|d| d * d).gauss_blur(sigma);
     Plane {

@@ -108,14 +108,22 @@ pub fn assess_with(engine: &Engine, capture: &Capture, params: &PadParams) -> Pa
         let fine = Coder::new(print::BANK, print::SIDE, &[0]);
         scores.print_in_nir = similarity(&fine, &normalize::print(vis), &normalize::print(&nir_hi));
         let coarse = Coder::new(CREASE_BANK, CROSS_SIDE, &[0]);
-        let (v, n) = (vis.resize(CROSS_SIDE, CROSS_SIDE), nir.resize(CROSS_SIDE, CROSS_SIDE));
+        let (v, n) = (
+            vis.resize(CROSS_SIDE, CROSS_SIDE),
+            nir.resize(CROSS_SIDE, CROSS_SIDE),
+        );
         scores.cross_spectral = similarity(&coarse, &normalize::print(&v), &normalize::print(&n));
     }
     let verdict = if scores.vessels.is_some_and(|v| v < params.min_vessels)
-        || scores.print_in_nir.is_some_and(|p| p > params.max_print_in_nir)
+        || scores
+            .print_in_nir
+            .is_some_and(|p| p > params.max_print_in_nir)
     {
         PadVerdict::PhotoAttack
-    } else if scores.cross_spectral.is_some_and(|c| c < params.min_cross_spectral) {
+    } else if scores
+        .cross_spectral
+        .is_some_and(|c| c < params.min_cross_spectral)
+    {
         PadVerdict::MismatchedPair
     } else if scores.vessels.is_none() && scores.print_in_nir.is_none() {
         // A lone visible image: nothing to assess it with.

@@ -14,11 +14,11 @@
 use crate::code::BankParams;
 
 /// Working resolution of the print ROI (pixels per side).
-pub const SIDE: usize = 96;
+pub const SIDE: usize = 64;
 
 /// Filter bank of the print code.
 pub const BANK: BankParams = BankParams {
-    sigma: 0.03,
-    wavelength: 0.085,
-    min_energy: 0.02,
+    sigma: 0.055,
+    wavelength: 0.11,
+    min_energy: 0.35,
 };

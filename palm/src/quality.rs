@@ -107,8 +107,18 @@ pub fn assess(roi: &Plane, params: &QualityParams) -> Result<Occlusion, QualityI
     let f1 = roi.gauss_blur(fine_sigma);
     let f2 = f1.gauss_blur(fine_sigma * 2.0);
     let f3 = f2.gauss_blur(fine_sigma * 4.0);
-    let fine: Vec<f32> = roi.data.iter().zip(&f2.data).map(|(a, b)| (a - b) * (a - b)).collect();
-    let coarse: Vec<f32> = f2.data.iter().zip(&f3.data).map(|(a, b)| (a - b) * (a - b)).collect();
+    let fine: Vec<f32> = roi
+        .data
+        .iter()
+        .zip(&f2.data)
+        .map(|(a, b)| (a - b) * (a - b))
+        .collect();
+    let coarse: Vec<f32> = f2
+        .data
+        .iter()
+        .zip(&f3.data)
+        .map(|(a, b)| (a - b) * (a - b))
+        .collect();
     let occlusion = occluded_blocks(&fine, roi.w, params.occlusion_texture);
     let open = |v: &[f32]| -> f32 {
         let mut s = 0.0;
@@ -165,7 +175,10 @@ fn occluded_blocks(fine: &[f32], side: usize, ratio: f32) -> Occlusion {
             .count()
     };
     let blocks = (0..BLOCKS * BLOCKS)
-        .map(|b| (strongly_weak[b] && neighbours(b, &weak) >= 1) || (weak[b] && neighbours(b, &strongly_weak) >= 2))
+        .map(|b| {
+            (strongly_weak[b] && neighbours(b, &weak) >= 1)
+                || (weak[b] && neighbours(b, &strongly_weak) >= 2)
+        })
         .collect();
     Occlusion { blocks }
 }
@@ -211,11 +224,23 @@ pub(crate) mod tests {
         let p = QualityParams::default();
         let good = textured(128, 5);
         let dark = good.map(|v| v * 0.1);
-        assert!(matches!(assess(&dark, &p), Err(QualityIssue::TooDark { .. })));
+        assert!(matches!(
+            assess(&dark, &p),
+            Err(QualityIssue::TooDark { .. })
+        ));
         let bright = good.map(|v| (v * 3.0).min(1.0));
-        assert!(matches!(assess(&bright, &p), Err(QualityIssue::TooBright { .. })));
-        assert_eq!(assess(&Plane::filled(128, 128, 0.02), &p), Err(QualityIssue::NoHand));
-        assert_eq!(assess(&Plane::filled(128, 128, 0.6), &p), Err(QualityIssue::NoHand));
+        assert!(matches!(
+            assess(&bright, &p),
+            Err(QualityIssue::TooBright { .. })
+        ));
+        assert_eq!(
+            assess(&Plane::filled(128, 128, 0.02), &p),
+            Err(QualityIssue::NoHand)
+        );
+        assert_eq!(
+            assess(&Plane::filled(128, 128, 0.6), &p),
+            Err(QualityIssue::NoHand)
+        );
         let blurred = good.gauss_blur(6.0);
         assert!(
             matches!(assess(&blurred, &p), Err(QualityIssue::Blurred { .. })),
@@ -228,7 +253,10 @@ pub(crate) mod tests {
                 covered.data[y * 128 + x] = 0.8;
             }
         }
-        assert!(matches!(assess(&covered, &p), Err(QualityIssue::Occluded { .. })));
+        assert!(matches!(
+            assess(&covered, &p),
+            Err(QualityIssue::Occluded { .. })
+        ));
     }
 
     #[test]
@@ -242,6 +270,45 @@ pub(crate) mod tests {
         let occ = assess(&good, &QualityParams::default()).unwrap();
         assert!(occ.covers(60.0, 55.0, 128));
         assert!(!occ.covers(60.0, 110.0, 128));
-        assert!(occ.fraction() > 0.08 && occ.fraction() < 0.3, "{}", occ.fraction());
+        assert!(
+            occ.fraction() > 0.08 && occ.fraction() < 0.3,
+            "{}",
+            occ.fraction()
+        );
+    }
+}
+#[cfg(test)]
+mod dbg {
+    use super::*;
+    #[test]
+    fn dbg_sharp() {
+        let good = tests::textured(128, 5);
+        for s in [0.0f32, 1.0, 2.0, 3.0, 6.0] {
+            let b = if s > 0.0 {
+                good.gauss_blur(s)
+            } else {
+                good.clone()
+            };
+            let mut p = QualityParams::default();
+            p.min_sharpness = 0.0;
+            eprintln!("blur {s}: {:?}", assess(&b, &p).map(|o| o.fraction()));
+            let side = b.w as f32;
+            let fine_sigma = (0.008 * side).max(0.7);
+            let f2 = b.gauss_blur(fine_sigma * 2.0);
+            let f3 = f2.gauss_blur(fine_sigma * 4.0);
+            let fe: f32 = b
+                .data
+                .iter()
+                .zip(&f2.data)
+                .map(|(a, b)| (a - b) * (a - b))
+                .sum();
+            let ce: f32 = f2
+                .data
+                .iter()
+                .zip(&f3.data)
+                .map(|(a, b)| (a - b) * (a - b))
+                .sum();
+            eprintln!("  sharp {}", (fe / ce).sqrt());
+        }
     }
 }

@@ -11,22 +11,74 @@
 //! Size with the default engine (5 rotations per modality, both modalities):
 //! `6 + 2 × (1 + 5 × 513) = 5,138 bytes` (≈ 5 KiB); 2.6 KiB for one modality.
 
-use crate::code::{CodeMap, WORDS};
+use crate::code::{CoarseMap, CodeMap, WORDS};
+
+/// Scales of the palm (relative to the stored frames) the matcher also tries. Derived from the
+/// stored maps by resampling the code, in memory only: they cost no template bytes.
+pub const SEARCH_SCALES: [f32; 3] = [1.0, 0.92, 1.08];
+
+/// One frame the matcher aligns a probe against: a stored rotation at one scale.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SearchFrame {
+    pub rotation_deg: i8,
+    /// Index into [`SEARCH_SCALES`].
+    pub scale: u8,
+    pub map: CodeMap,
+    pub coarse: CoarseMap,
+}
 
 /// One modality's code at the canonical rotation and a few rotated sampling frames.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ModalityCode {
     /// `(rotation in degrees, map)`; the first entry is the canonical (0°) frame.
     variants: Vec<(i8, CodeMap)>,
+    /// Every stored rotation at every [`SEARCH_SCALES`] entry (canonical first).
+    frames: Vec<SearchFrame>,
+    /// The canonical map's coarse code (the probe side of the coarse search).
+    coarse: CoarseMap,
 }
 
 impl ModalityCode {
     /// `variants[0]` must be the 0° frame.
     pub fn new(variants: Vec<(i8, CodeMap)>) -> Result<Self, TemplateError> {
         match variants.first() {
-            Some((0, _)) if variants.len() <= u8::MAX as usize => Ok(Self { variants }),
-            _ => Err(TemplateError::Malformed("first code variant must be the 0° frame")),
+            Some((0, _)) if variants.len() <= u8::MAX as usize => {
+                let frames = SEARCH_SCALES
+                    .iter()
+                    .enumerate()
+                    .flat_map(|(si, &s)| {
+                        variants.iter().map(move |(deg, map)| {
+                            let map = if si == 0 { map.clone() } else { map.scaled(s) };
+                            SearchFrame {
+                                rotation_deg: *deg,
+                                scale: si as u8,
+                                coarse: map.coarse(),
+                                map,
+                            }
+                        })
+                    })
+                    .collect();
+                let coarse = variants[0].1.coarse();
+                Ok(Self {
+                    variants,
+                    frames,
+                    coarse,
+                })
+            }
+            _ => Err(TemplateError::Malformed(
+                "first code variant must be the 0° frame",
+            )),
         }
+    }
+
+    /// All frames the matcher searches (stored rotations × derived scales), canonical first.
+    pub fn frames(&self) -> &[SearchFrame] {
+        &self.frames
+    }
+
+    /// The canonical map's coarse code.
+    pub fn coarse(&self) -> &CoarseMap {
+        &self.coarse
     }
 
     /// The canonical (0°) code map.
@@ -72,7 +124,10 @@ impl Template {
     /// (filters, grid, layout): old templates must be re-enrolled, never silently compared.
     pub const VERSION: u8 = 1;
 
-    pub fn new(print: Option<ModalityCode>, vein: Option<ModalityCode>) -> Result<Self, TemplateError> {
+    pub fn new(
+        print: Option<ModalityCode>,
+        vein: Option<ModalityCode>,
+    ) -> Result<Self, TemplateError> {
         if print.is_none() && vein.is_none() {
             return Err(TemplateError::Malformed("template without any modality"));
         }
@@ -191,7 +246,10 @@ mod tests {
         assert_eq!(bytes.len(), 6 + (1 + 3 * 513) + (1 + 513));
         assert_eq!(Template::from_bytes(&bytes).unwrap(), t);
         let print_only = Template::new(t.print().cloned(), None).unwrap();
-        assert_eq!(Template::from_bytes(&print_only.to_bytes()).unwrap(), print_only);
+        assert_eq!(
+            Template::from_bytes(&print_only.to_bytes()).unwrap(),
+            print_only
+        );
     }
 
     #[test]
@@ -210,7 +268,10 @@ mod tests {
             Template::from_bytes(&good[..good.len() - 1]),
             Err(TemplateError::Truncated)
         );
-        assert_eq!(Template::from_bytes(b"XXXX\x01\x01"), Err(TemplateError::BadMagic));
+        assert_eq!(
+            Template::from_bytes(b"XXXX\x01\x01"),
+            Err(TemplateError::BadMagic)
+        );
         let mut trailing = good.clone();
         trailing.push(0);
         assert!(matches!(
@@ -219,6 +280,9 @@ mod tests {
         ));
         let mut empty = good[..6].to_vec();
         empty[5] = 0;
-        assert!(matches!(Template::from_bytes(&empty), Err(TemplateError::Malformed(_))));
+        assert!(matches!(
+            Template::from_bytes(&empty),
+            Err(TemplateError::Malformed(_))
+        ));
     }
 }

@@ -13,11 +13,11 @@
 use crate::code::BankParams;
 
 /// Working resolution of the vein ROI (pixels per side): veins carry no detail finer than this.
-pub const SIDE: usize = 64;
+pub const SIDE: usize = 48;
 
 /// Filter bank of the vein code.
 pub const BANK: BankParams = BankParams {
-    sigma: 0.05,
-    wavelength: 0.16,
-    min_energy: 0.02,
+    sigma: 0.07,
+    wavelength: 0.15,
+    min_energy: 0.35,
 };
