@@ -3,6 +3,14 @@
 //! [`Authenticator::process`] takes one CTAPHID CBOR message (command byte + CBOR parameters)
 //! and returns the response (status byte + CBOR). Transports call it from a worker thread and
 //! pass an [`Interaction`] so long operations can send keep-alives and notice CANCEL.
+//!
+//! Requests are parsed with [`cbor`] (which also records why ctap-types' message structs are
+//! not used); makeCredential and getAssertion share their user-verification steps in
+//! [`verification`]. Built-in user verification plugs in through [`BuiltInUv`]: it names the
+//! person it identified, credentials made under it get that person as owner, and under it
+//! getAssertion only sees that owner's credentials ([`verification::Verification::may_use`]).
+//! A device whose state fails its integrity check runs [`Authenticator::disabled`]: getInfo
+//! and reset only.
 
 pub mod attestation;
 pub mod auth_data;
