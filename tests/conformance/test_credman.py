@@ -49,8 +49,9 @@ def test_metadata_and_enumeration(setup):
     for c in creds:
         assert c[R.USER]["name"] in ("a0", "a1")
         assert c[R.PUBLIC_KEY][3] == -7
+    assert cm.enumerate_creds(rp_id_hash("nobody.example")) == []
     with pytest.raises(CtapError) as e:
-        cm.enumerate_creds(rp_id_hash("nobody.example"))
+        cm.enumerate_creds_begin(rp_id_hash("nobody.example"))
     assert e.value.code == CtapError.ERR.NO_CREDENTIALS
 
 
@@ -78,6 +79,11 @@ def test_delete_credential(setup):
     with pytest.raises(CtapError) as e:
         assert_(ctap, rp_id="a.example", allow=[victim], token=ga, protocol=cp.protocol)
     assert e.value.code == CtapError.ERR.NO_CREDENTIALS
+    # issuing the ga token invalidated the cm token (one pinUvAuthToken at a time)
+    with pytest.raises(CtapError) as e:
+        cm.get_metadata()
+    assert e.value.code == CtapError.ERR.PIN_AUTH_INVALID
+    cm = CredentialManagement(ctap, cp.protocol, cp.get_pin_token(PIN, P.CREDENTIAL_MGMT))
     with pytest.raises(CtapError) as e:
         cm.delete_cred(victim)
     assert e.value.code == CtapError.ERR.NO_CREDENTIALS

@@ -33,10 +33,20 @@ def test_set_pin_and_retries(fresh_ctap, version):
     assert err(e) == CtapError.ERR.NOT_ALLOWED
 
 
+def raw_set_pin(ctap, version, pin_bytes: bytes):
+    """setPIN without python-fido2's client-side length check."""
+    cp = ClientPin(ctap, PROTOCOLS[version]())
+    key_agreement, shared = cp._get_shared_secret()
+    new_pin_enc = cp.protocol.encrypt(shared, pin_bytes.ljust(64, b"\0"))
+    ctap.client_pin(
+        version, ClientPin.CMD.SET_PIN, key_agreement=key_agreement,
+        new_pin_enc=new_pin_enc, pin_uv_param=cp.protocol.authenticate(shared, new_pin_enc),
+    )
+
+
 def test_pin_too_short_is_policy_violation(fresh_ctap, version):
-    cp = ClientPin(fresh_ctap, PROTOCOLS[version]())
     with pytest.raises(CtapError) as e:
-        cp.set_pin("123")
+        raw_set_pin(fresh_ctap, version, b"123")
     assert err(e) == CtapError.ERR.PIN_POLICY_VIOLATION
     assert fresh_ctap.get_info().options["clientPin"] is False
 
@@ -172,3 +182,12 @@ def test_uv_retries_report(fresh_ctap):
         pytest.skip("authenticator advertises no built-in UV yet")
     cp = ClientPin(fresh_ctap)
     assert cp.get_uv_retries() == 5
+
+
+def test_min_pin_length_counts_code_points_not_bytes(fresh_ctap, version):
+    # "éé" is 4 bytes of UTF-8 but only 2 code points: below the minimum of 4
+    with pytest.raises(CtapError) as e:
+        raw_set_pin(fresh_ctap, version, "éé".encode())
+    assert err(e) == CtapError.ERR.PIN_POLICY_VIOLATION
+    raw_set_pin(fresh_ctap, version, "éééé".encode())
+    assert fresh_ctap.get_info().options["clientPin"] is True
