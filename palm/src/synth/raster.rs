@@ -193,13 +193,13 @@ impl Canvas {
 
     /// Units → pixel coordinates (pixel centres at integers).
     #[inline]
-    pub fn to_px(&self, u: f32) -> f32 {
+    pub fn to_px(self, u: f32) -> f32 {
         (u + self.extent) * self.px_per_unit - 0.5
     }
 
     /// Pixel index → units.
     #[inline]
-    pub fn to_unit(&self, px: usize) -> f32 {
+    pub fn to_unit(self, px: usize) -> f32 {
         (px as f32 + 0.5) / self.px_per_unit - self.extent
     }
 
