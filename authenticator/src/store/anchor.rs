@@ -6,8 +6,12 @@
 //! state older than the anchor is a rollback (an older sealed file swapped in) and fails with
 //! [`IntegrityError::RolledBack`]. The anchor may lag the state (crash between the two writes,
 //! or power loss before the anchor reached the disk) but never lead it, so a lagging anchor
-//! only narrows the check and never produces a false tamper; for the same reason it is
-//! written without fsync.
+//! only narrows the check and never produces a false tamper. For the same reason it is written
+//! without fsync (an fsync would double the cost of every state write): after power loss it
+//! may be old, empty or torn. An empty or torn anchor (too short, bad magic) is therefore
+//! read as "no anchor" with a warning, while an authentic-looking anchor that fails its tag
+//! is tamper. This gives nothing away: whoever can write the anchor can delete it, and can
+//! read the master key beside it.
 //!
 //! The anchor also carries the signature-counter ceiling of that generation, so a device whose
 //! state file was deleted, or reset after a tamper, keeps counting upwards.
@@ -66,7 +70,14 @@ impl AnchorHome {
         match bytes {
             None => Ok(None),
             Some(bytes) => {
-                let (generation, plain) = sealed::open(key, Kind::Anchor, &bytes)?;
+                let (generation, plain) = match sealed::open(key, Kind::Anchor, &bytes) {
+                    Ok(opened) => opened,
+                    Err(why @ (IntegrityError::Truncated | IntegrityError::BadMagic)) => {
+                        tracing::warn!(%why, "rollback anchor torn (power loss?): ignored");
+                        return Ok(None);
+                    }
+                    Err(why) => return Err(why.into()),
+                };
                 let ceiling: [u8; 4] = plain
                     .as_slice()
                     .try_into()

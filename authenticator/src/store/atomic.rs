@@ -12,8 +12,8 @@ use std::path::Path;
 pub(crate) enum Durability {
     /// fsync file and directory: the write survives power loss once this returns.
     Durable,
-    /// Atomic replacement only: survives a process crash, may be lost (never torn) at power
-    /// loss. Used for hints whose loss only weakens a check, such as the rollback anchor.
+    /// No fsync: atomic against a process crash; after power loss the file may be old, empty
+    /// or torn. Only for hints whose loss merely weakens a check (the rollback anchor).
     ProcessCrash,
 }
 
