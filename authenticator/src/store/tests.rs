@@ -395,7 +395,11 @@ fn latency_report() {
             .map(|i| time(&mut || store.update(|s| s.pin.retries = (i % 8) as u8).unwrap()))
             .collect();
         let counters: Vec<_> = (0..20_000)
-            .map(|_| time(&mut || drop(store.next_signature_counter().unwrap())))
+            .map(|_| {
+                time(&mut || {
+                    store.next_signature_counter().unwrap();
+                })
+            })
             .collect();
         let (u50, u99) = percentiles(updates);
         let (c50, c99) = percentiles(counters);
