@@ -91,7 +91,11 @@ impl MasterKey {
 
     /// Load (or, for a state folder without sealed state, create) the key for `state_dir`.
     pub fn load(source: &KeySource, state_dir: &Path) -> Result<MasterKey, StoreError> {
-        std::fs::create_dir_all(state_dir).map_err(|e| StoreError::io(state_dir, e))?;
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(state_dir)
+            .map_err(|e| StoreError::io(state_dir, e))?;
         let dir = state_dir
             .canonicalize()
             .map_err(|e| StoreError::io(state_dir, e))?;
@@ -291,7 +295,11 @@ fn load_keyring(
             let anchor = AnchorHome::Keyring(anchor_entry);
             anchor.forget()?;
             entry.set_secret(key.key.as_slice()).map_err(unavailable)?;
-            tracing::info!(%origin, "created a new master key (keyutils: lost at reboot)");
+            tracing::warn!(
+                %origin,
+                "created a new master key in the kernel keyring: it is lost at reboot, and the \
+                 state with it; use a key file (--key-file) for a device that must outlive reboots"
+            );
             Ok(MasterKey {
                 anchor: Some(anchor),
                 origin,

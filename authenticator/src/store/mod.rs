@@ -37,7 +37,7 @@ pub mod state;
 use std::fs::File;
 use std::num::NonZeroU32;
 use std::os::fd::AsRawFd;
-use std::os::unix::fs::DirBuilderExt;
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -330,6 +330,7 @@ fn lock_dir(dir: &Path) -> Result<File, StoreError> {
         .create(true)
         .truncate(false)
         .write(true)
+        .mode(0o600)
         .open(&path)
         .map_err(|e| StoreError::io(&path, e))?;
     // A lock released by a close may linger for a moment in a child forked at that instant

@@ -68,6 +68,11 @@ fn new_dir_is_factory_fresh_and_updates_survive_reopen() {
     let mut store = dev.open().unwrap();
     assert!(store.state().credentials.is_empty());
     assert_eq!(store.state().pin.retries, 8);
+    for path in [dev.dir.clone(), dev.state_file()] {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode & 0o077, 0, "{} is private", path.display());
+    }
     let wrap_key = store.state().device.credential_wrap_key.clone();
     let n = store
         .update(|s| {
