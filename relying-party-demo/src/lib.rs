@@ -1,0 +1,1 @@
+//! palmkey relying-party demo: a passwordless web app on axum and webauthn-rs.
