@@ -184,6 +184,13 @@ impl Store {
         Store::create_fresh(dir, key, lock, anchored)
     }
 
+    /// [`Store::open_for_reset`] with the key loaded per `source`: the `reopen` a disabled
+    /// (tampered) authenticator needs. Unlike [`Store::open_with`] it also recovers when the
+    /// rollback anchor itself fails verification.
+    pub fn open_for_reset_with(dir: &Path, source: &KeySource) -> Result<Store, StoreError> {
+        Store::open_for_reset(dir, MasterKey::load(source, dir)?)
+    }
+
     /// Write a factory-fresh state, continuing generation and counter from the anchor.
     fn create_fresh(
         dir: &Path,

@@ -317,6 +317,22 @@ fn a_new_key_for_a_fresh_folder_ignores_an_anchor_left_by_an_old_key() {
 }
 
 #[test]
+fn reset_recovers_from_a_forged_anchor_that_plain_open_rejects() {
+    let (dev, _) = sealed_device();
+    let anchor_path = dev.key_file.with_extension("key.anchor");
+    let mut forged = std::fs::read(&anchor_path).unwrap();
+    forged[30] ^= 1;
+    std::fs::write(&anchor_path, &forged).unwrap();
+    integrity(dev.open());
+    std::fs::rename(dev.state_file(), dev.dir.join("set-aside-by-caller")).unwrap();
+    integrity(dev.open());
+    let store = Store::open_for_reset_with(&dev.dir, &dev.source()).unwrap();
+    assert!(store.state().credentials.is_empty());
+    drop(store);
+    dev.open().unwrap();
+}
+
+#[test]
 fn a_future_state_version_is_rejected() {
     let dev = Device::new();
     let mut store = dev.open().unwrap();
@@ -351,8 +367,7 @@ fn reset_after_tamper_keeps_the_bad_file_aside_and_counters_rising() {
     std::fs::write(dev.state_file(), &bad).unwrap();
     integrity(dev.open());
 
-    let key = MasterKey::load(&dev.source(), &dev.dir).unwrap();
-    let mut store = Store::open_for_reset(&dev.dir, key).unwrap();
+    let mut store = Store::open_for_reset_with(&dev.dir, &dev.source()).unwrap();
     assert!(store.state().credentials.is_empty());
     assert!(store.next_signature_counter().unwrap() > counter);
     assert_eq!(std::fs::read(dev.dir.join(TAMPERED_FILE)).unwrap(), bad);
