@@ -153,3 +153,37 @@ def test_min_pin_length_extension_and_set_min_pin_length(fresh_ctap):
     with pytest.raises(CtapError) as e:
         cfg.set_min_pin_length(min_pin_length=4)
     assert e.value.code == CtapError.ERR.PIN_POLICY_VIOLATION
+
+
+def test_prf_through_fido2_client(device):
+    """WebAuthn PRF (hmac-secret underneath) end to end through python-fido2's client."""
+    from fido2.client import DefaultClientDataCollector, Fido2Client
+    from fido2.server import Fido2Server
+    from fido2.utils import websafe_decode
+    from fido2.webauthn import PublicKeyCredentialRpEntity, PublicKeyCredentialUserEntity
+
+    server = Fido2Server(PublicKeyCredentialRpEntity(id="example.com", name="Example"))
+    client = Fido2Client(device, DefaultClientDataCollector("https://example.com"))
+    user = PublicKeyCredentialUserEntity(id=os.urandom(16), name="prf", display_name="PRF")
+    options, state = server.register_begin(user, user_verification="discouraged")
+    create = dict(options.public_key)
+    create["extensions"] = {"prf": {}}
+    registration = client.make_credential(create)
+    assert registration.client_extension_results["prf"]["enabled"] is True
+    credential = server.register_complete(state, registration).credential_data
+
+    def evaluate(first: bytes, second: bytes | None = None):
+        request, state = server.authenticate_begin([credential], user_verification="discouraged")
+        get = dict(request.public_key)
+        values = {"first": first} if second is None else {"first": first, "second": second}
+        get["extensions"] = {"prf": {"eval": values}}
+        response = client.get_assertion(get).get_response(0)
+        server.authenticate_complete(state, [credential], response)
+        results = response.client_extension_results["prf"]["results"]
+        return {k: websafe_decode(v) for k, v in results.items()}
+
+    a = evaluate(b"input one")
+    assert len(a["first"]) == 32
+    assert evaluate(b"input one")["first"] == a["first"]
+    both = evaluate(b"input one", b"input two")
+    assert both["first"] == a["first"] and both["second"] != a["first"]
