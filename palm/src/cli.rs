@@ -27,6 +27,9 @@ pub struct SynthArgs {
     /// Also write presentation attacks (printed photos).
     #[arg(long)]
     pub attacks: bool,
+    /// Write whole-hand photos (4x the ROI size) instead of palm ROI squares.
+    #[arg(long)]
+    pub full_hand: bool,
 }
 
 #[derive(Debug, Args)]

@@ -60,6 +60,8 @@ pub enum DatasetError {
     InvalidName { what: &'static str, name: String },
     #[error("a sample needs at least one image (print or vein) to be written")]
     NothingToWrite,
+    #[error("not supported: {0}")]
+    Unsupported(&'static str),
 }
 
 /// One sample: the image files of one presentation of a palm.

@@ -26,6 +26,8 @@ pub struct DatasetSpec {
     pub samples: u32,
     pub seed: u64,
     pub attacks: bool,
+    /// Whole-hand photos (see [`Identity::hand_photo`]) instead of ROI squares.
+    pub full_hand: bool,
     pub config: SynthConfig,
 }
 
@@ -56,6 +58,11 @@ fn digits(n: u32) -> usize {
 
 /// Generates the dataset into `out` (created if needed), identities in parallel.
 pub fn write_dataset(out: &Path, spec: &DatasetSpec) -> Result<GenerationSummary, DatasetError> {
+    if spec.full_hand && spec.attacks {
+        return Err(DatasetError::Unsupported(
+            "presentation attacks are generated as ROI images only; drop --attacks or --full-hand",
+        ));
+    }
     let started = Instant::now();
     std::fs::create_dir_all(out).map_err(|source| DatasetError::Write {
         path: out.to_path_buf(),
@@ -76,7 +83,11 @@ pub fn write_dataset(out: &Path, spec: &DatasetSpec) -> Result<GenerationSummary
         let identity = Identity::with_config(spec.seed, i as u64, spec.config);
         let name = identity_name(i, n);
         for k in 0..spec.samples {
-            let capture = identity.sample(k);
+            let capture = if spec.full_hand {
+                identity.hand_photo(k)
+            } else {
+                identity.sample(k)
+            };
             write_sample(out, &name, &sample_name(k, spec.samples), &capture)?;
         }
         for k in 0..attacks {
@@ -118,6 +129,7 @@ fn write_manifest(out: &Path, spec: &DatasetSpec) -> Result<(), DatasetError> {
         "roi_size": spec.config.roi_size,
         "band_aid_rate": spec.config.band_aid_rate,
         "attacks": spec.attacks,
+        "full_hand": spec.full_hand,
         "attacks_per_identity": if spec.attacks { ATTACKS_PER_IDENTITY.min(spec.samples) } else { 0 },
         "mismatch_partner": "vein of identity (i + ceil(N/2)) mod N",
     });
@@ -135,6 +147,7 @@ pub fn run_command(args: &crate::cli::SynthArgs) -> anyhow::Result<()> {
         samples: args.samples,
         seed: args.seed,
         attacks: args.attacks,
+        full_hand: args.full_hand,
         config: SynthConfig::default(),
     };
     let summary = write_dataset(&args.out, &spec)?;

@@ -17,6 +17,7 @@
 pub mod acquisition;
 mod attack;
 mod generate;
+mod hand;
 mod raster;
 mod render;
 pub mod rng;
@@ -63,6 +64,7 @@ pub struct Identity {
     id: u64,
     config: SynthConfig,
     anatomy: Anatomy,
+    hand: hand::HandShape,
 }
 
 /// A generated sample together with the conditions it was captured under.
@@ -91,6 +93,7 @@ impl Identity {
             id,
             config,
             anatomy: Anatomy::new(canvas, &skin, &veins, left_hand),
+            hand: hand::HandShape::draw(&mut stream(seed, Purpose::HandShape, id, 0)),
         }
     }
 
@@ -127,6 +130,28 @@ impl Identity {
         }
     }
 
+    /// Whole-hand photo number `index` (`4 × roi_size` pixels square): the same capture as
+    /// [`Identity::sample`] seen through the sensor's full field of view, so the palm ROI must
+    /// be found from the finger valleys (see `hand.rs` for where the ROI lies relative to them).
+    pub fn hand_photo(&self, index: u32) -> Capture {
+        let acquisition = self.acquisition(index);
+        let mut posture = stream(self.seed, Purpose::HandPosture, self.id, index as u64);
+        let spread = rand::Rng::gen_range(&mut posture, 0.02..0.2f32);
+        let thumb_open = rand::Rng::gen_range(&mut posture, -0.15..0.25f32);
+        let hand = self.hand.posture(spread, thumb_open);
+        let size = 4 * self.config.roi_size as usize;
+        let radiance = render::hand_surface(
+            &self.anatomy,
+            &hand,
+            &acquisition,
+            size,
+            self.seed ^ self.id,
+        );
+        // Blur and noise are specified for a 128-pixel ROI (64 px per palm unit).
+        let px_per_unit = size as f32 / render::HAND_FRAME_SPAN;
+        self.expose(radiance, &acquisition, index, px_per_unit / 64.0)
+    }
+
     /// A printed photo of this palm presented to the sensor (presentation attack `index`).
     pub fn photo_attack(&self, index: u32) -> Capture {
         let mut rng = stream(self.seed, Purpose::PhotoAttack, self.id, index as u64);
@@ -137,8 +162,17 @@ impl Identity {
     fn render(&self, acquisition: &Acquisition, noise_index: u32) -> Capture {
         let roi = self.config.roi_size as usize;
         let radiance = render::surface(&self.anatomy, acquisition, roi);
+        self.expose(radiance, acquisition, noise_index, roi as f32 / 128.0)
+    }
+
+    fn expose(
+        &self,
+        radiance: render::Radiance,
+        acquisition: &Acquisition,
+        noise_index: u32,
+        scale: f32,
+    ) -> Capture {
         let mut noise = stream(self.seed, Purpose::SensorNoise, self.id, noise_index as u64);
-        let scale = roi as f32 / 128.0;
         let print = render::expose(
             radiance.print,
             &acquisition.print_light,

@@ -13,6 +13,7 @@ use rand::Rng;
 use rand_distr::StandardNormal;
 
 use super::acquisition::{Acquisition, Lighting, Sensor};
+use super::hand::{hash_noise, HandShape};
 use super::raster::{Canvas, Plane};
 use super::skin::SkinMaps;
 use super::vessels::VeinMaps;
@@ -40,6 +41,8 @@ pub struct Anatomy {
     texels: Vec<[f32; CHANNELS]>,
     /// −1 for a left hand (mirror image of the right-hand model), +1 for a right hand.
     handedness: f32,
+    /// Mean skin reflectance of the palm, used for the procedural finger skin.
+    tone: f32,
 }
 
 impl Anatomy {
@@ -59,10 +62,12 @@ impl Anatomy {
                 t[channel] = v;
             }
         }
+        let tone = skin.albedo.data.iter().sum::<f32>() / skin.albedo.data.len() as f32;
         Self {
             canvas,
             texels,
             handedness: if left_hand { -1.0 } else { 1.0 },
+            tone,
         }
     }
 
@@ -102,15 +107,24 @@ pub struct Radiance {
 /// pixels in between interpolate it bilinearly.
 const WARP_GRID: usize = 16;
 
-/// Skin points of a `m`×`m` supersampled ROI grid, from the exact map on a coarse grid.
-fn skin_points(acq: &Acquisition, m: usize) -> Vec<[f32; 2]> {
+/// A square window of the camera frame (frame units: the unposed ROI is [−1, 1]²).
+#[derive(Debug, Clone, Copy)]
+struct View {
+    origin: [f32; 2],
+    span: f32,
+    pixels: usize,
+}
+
+/// Skin points of a view's pixel grid, from the exact map on a coarse grid.
+fn skin_points(acq: &Acquisition, view: View) -> Vec<[f32; 2]> {
     let g = WARP_GRID;
-    let to_roi = |k: f32| k / m as f32 * 2.0 - 1.0;
+    let m = view.pixels;
+    let to_frame = |k: f32, origin: f32| origin + k / m as f32 * view.span;
     let nodes: Vec<[f32; 2]> = (0..=g)
         .flat_map(|j| (0..=g).map(move |i| (i, j)))
         .map(|(i, j)| {
-            let u = to_roi((i * m) as f32 / g as f32);
-            let v = to_roi((j * m) as f32 / g as f32);
+            let u = to_frame((i * m) as f32 / g as f32, view.origin[0]);
+            let v = to_frame((j * m) as f32 / g as f32, view.origin[1]);
             acq.skin_point([u, v])
         })
         .collect();
@@ -136,59 +150,166 @@ fn skin_points(acq: &Acquisition, m: usize) -> Vec<[f32; 2]> {
     out
 }
 
-/// Renders the palm surface seen through the ROI crop: visible and NIR radiance.
-pub fn surface(anatomy: &Anatomy, acq: &Acquisition, roi: usize) -> Radiance {
-    let m = roi * SUPERSAMPLE;
-    let mut height = Plane::new(m, m, 0.0);
-    let mut albedo = Plane::new(m, m, 0.0);
-    let mut nir = Plane::new(m, m, 0.0);
-    let cv = acq.crease_visibility;
-    let mu = acq.vein_contrast;
-    for (index, q) in skin_points(acq, m).into_iter().enumerate() {
-        let t = anatomy.lookup(q);
-        let relief = t[RELIEF];
-        let crease = t[CREASES] * cv;
-        let fine = t[TEXTURE] * cv;
-        let floor = ((crease + fine) / CREASE_REFERENCE).min(1.5);
-        let mut h = relief - crease - fine;
-        let mut a = t[ALBEDO] * (1.0 - 0.36 * floor);
-        let absorption = 1.1 * t[SHALLOW] + 0.7 * t[DEEP];
-        let mut r =
-            0.72 * (1.0 + 0.08 * t[TISSUE]) * (1.0 - 0.07 * floor) * (-mu * absorption).exp();
-        if let Some(band) = &acq.band_aid {
-            let (cover, pad, local) = band.cover(q);
-            if cover > 0.0 {
-                // Fabric strip with perforations; the pad is plain and lighter.
-                let holes = if pad {
-                    0.0
-                } else {
-                    let fx = (local[0] / 0.09).rem_euclid(1.0) - 0.5;
-                    let fy = (local[1] / 0.09).rem_euclid(1.0) - 0.5;
-                    (1.0 - (fx * fx + fy * fy) / 0.04).max(0.0)
-                };
-                let tone = if pad { band.pad_tone } else { band.strip_tone };
-                h += (relief + 0.012 - h) * cover;
-                a += (tone * (1.0 - 0.35 * holes) - a) * cover;
-                // Fabric scatters 850 nm strongly: brighter than skin, no vessels.
-                r += (0.95 * tone.powf(0.3) * (1.0 - 0.1 * holes) - r) * cover;
-            }
+/// Height, visible reflectance and NIR reflectance of one surface point.
+#[derive(Debug, Clone, Copy)]
+struct Material {
+    height: f32,
+    /// The large-scale relief included in `height` (mounds), for blending with finger skin.
+    relief: f32,
+    albedo: f32,
+    nir: f32,
+}
+
+/// The palm's surface at skin point `q` under the sample's conditions (band-aid included).
+#[inline]
+fn palm_material(anatomy: &Anatomy, acq: &Acquisition, q: [f32; 2]) -> Material {
+    let t = anatomy.lookup(q);
+    let relief = t[RELIEF];
+    let crease = t[CREASES] * acq.crease_visibility;
+    let fine = t[TEXTURE] * acq.crease_visibility;
+    let floor = ((crease + fine) / CREASE_REFERENCE).min(1.5);
+    let mut h = relief - crease - fine;
+    let mut a = t[ALBEDO] * (1.0 - 0.36 * floor);
+    let absorption = 1.1 * t[SHALLOW] + 0.7 * t[DEEP];
+    let mut r = 0.72
+        * (1.0 + 0.08 * t[TISSUE])
+        * (1.0 - 0.07 * floor)
+        * (-acq.vein_contrast * absorption).exp();
+    if let Some(band) = &acq.band_aid {
+        let (cover, pad, local) = band.cover(q);
+        if cover > 0.0 {
+            // Fabric strip with perforations; the pad is plain and lighter.
+            let holes = if pad {
+                0.0
+            } else {
+                let fx = (local[0] / 0.09).rem_euclid(1.0) - 0.5;
+                let fy = (local[1] / 0.09).rem_euclid(1.0) - 0.5;
+                (1.0 - (fx * fx + fy * fy) / 0.04).max(0.0)
+            };
+            let tone = if pad { band.pad_tone } else { band.strip_tone };
+            h += (relief + 0.012 - h) * cover;
+            a += (tone * (1.0 - 0.35 * holes) - a) * cover;
+            // Fabric scatters 850 nm strongly: brighter than skin, no vessels.
+            r += (0.95 * tone.powf(0.3) * (1.0 - 0.1 * holes) - r) * cover;
         }
-        height.data[index] = h;
-        albedo.data[index] = a;
-        nir.data[index] = r;
     }
-    // One supersampled pixel spans 2/m ROI units = 2/(m·scale) palm units.
-    let spacing = 2.0 / (m as f32 * acq.pose.scale);
+    Material {
+        height: h,
+        relief,
+        albedo: a,
+        nir: r,
+    }
+}
+
+/// Shades a view's materials under the sample's two lights; `factor` is the supersampling.
+fn finish(materials: &[Material], view: View, acq: &Acquisition, factor: usize) -> Radiance {
+    let m = view.pixels;
+    let mut planes = [
+        Plane::new(m, m, 0.0),
+        Plane::new(m, m, 0.0),
+        Plane::new(m, m, 0.0),
+    ];
+    for (i, mat) in materials.iter().enumerate() {
+        planes[0].data[i] = mat.height;
+        planes[1].data[i] = mat.albedo;
+        planes[2].data[i] = mat.nir;
+    }
+    let spacing = view.span / (m as f32 * acq.pose.scale);
     let (print, vein) = shade(
-        &height,
-        [&albedo, &nir],
+        &planes[0],
+        [&planes[1], &planes[2]],
         spacing,
         [&acq.print_light, &acq.vein_light],
     );
-    Radiance {
-        print: print.downsample(SUPERSAMPLE),
-        vein: vein.downsample(SUPERSAMPLE),
+    if factor == 1 {
+        return Radiance { print, vein };
     }
+    Radiance {
+        print: print.downsample(factor),
+        vein: vein.downsample(factor),
+    }
+}
+
+/// Renders the palm surface seen through the ROI crop: visible and NIR radiance.
+pub fn surface(anatomy: &Anatomy, acq: &Acquisition, roi: usize) -> Radiance {
+    let view = View {
+        origin: [-1.0, -1.0],
+        span: 2.0,
+        pixels: roi * SUPERSAMPLE,
+    };
+    let materials: Vec<Material> = skin_points(acq, view)
+        .into_iter()
+        .map(|q| palm_material(anatomy, acq, q))
+        .collect();
+    finish(&materials, view, acq, SUPERSAMPLE)
+}
+
+/// The camera frame of a whole-hand photo: 9×9 units around the palm and fingers.
+pub const HAND_FRAME_ORIGIN: [f32; 2] = [-4.5, -5.9];
+pub const HAND_FRAME_SPAN: f32 = 9.0;
+
+/// Renders the whole hand (posed like the ROI sample) on a dark background, `size`² pixels.
+pub fn hand_surface(
+    anatomy: &Anatomy,
+    hand: &HandShape,
+    acq: &Acquisition,
+    size: usize,
+    finger_seed: u64,
+) -> Radiance {
+    let view = View {
+        origin: HAND_FRAME_ORIGIN,
+        span: HAND_FRAME_SPAN,
+        pixels: size,
+    };
+    let edge = 1.2 * HAND_FRAME_SPAN / size as f32;
+    let background = Material {
+        height: 0.0,
+        relief: 0.0,
+        albedo: 0.03,
+        nir: 0.02,
+    };
+    let materials: Vec<Material> = skin_points(acq, view)
+        .into_iter()
+        .map(|q| {
+            let model = [anatomy.handedness * q[0], q[1]];
+            let at = hand.locate(model, edge);
+            if at.inside <= 0.0 {
+                return background;
+            }
+            let grain = 0.06 * hash_noise([q[0] * 3.0, q[1] * 3.0], finger_seed)
+                + 0.03 * hash_noise([q[0] * 12.0, q[1] * 12.0], finger_seed ^ 1);
+            let floor = (at.crease / CREASE_REFERENCE).min(1.5);
+            let finger = Material {
+                height: -at.crease,
+                relief: 0.0,
+                albedo: anatomy.tone * (1.0 + grain) * (1.0 - 0.36 * floor),
+                nir: 0.72 * (1.0 + grain) * (1.0 - 0.07 * floor),
+            };
+            let skin = if at.palm > 0.0 {
+                let palm = palm_material(anatomy, acq, q);
+                let w = at.palm;
+                // The palm's mounds flatten out towards the fingers and the wrist.
+                Material {
+                    height: (palm.height - palm.relief * (1.0 - w)) * w + finger.height * (1.0 - w),
+                    relief: 0.0,
+                    albedo: palm.albedo * w + finger.albedo * (1.0 - w),
+                    nir: palm.nir * w + finger.nir * (1.0 - w),
+                }
+            } else {
+                finger
+            };
+            // The surface curves away at the outline: raised centre, darker rim.
+            let c = at.inside;
+            Material {
+                height: (skin.height + 0.3 * at.rim) * c,
+                relief: 0.0,
+                albedo: (skin.albedo * (0.7 + 0.3 * at.rim) - background.albedo) * c
+                    + background.albedo,
+                nir: (skin.nir * (0.6 + 0.4 * at.rim) - background.nir) * c + background.nir,
+            }
+        })
+        .collect();
+    finish(&materials, view, acq, 1)
 }
 
 /// Lambertian + weak specular shading of one height field under two lights (visible, NIR),

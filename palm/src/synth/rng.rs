@@ -20,6 +20,10 @@ pub enum Purpose {
     SensorNoise = 3,
     /// One photo attack: the printed copy and its recapture.
     PhotoAttack = 4,
+    /// The identity's hand outline (fingers, thumb) for whole-hand photos.
+    HandShape = 5,
+    /// One sample's hand posture (finger spread) in a whole-hand photo.
+    HandPosture = 6,
 }
 
 /// SplitMix64 finaliser: a bijective 64-bit mix with full avalanche.

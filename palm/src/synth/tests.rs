@@ -181,6 +181,7 @@ fn dataset_round_trip() {
         samples: 2,
         seed: 77,
         attacks: true,
+        full_hand: false,
         config: small(),
     };
     let summary = write_dataset(dir.path(), &spec).unwrap();
@@ -221,4 +222,50 @@ fn names_sort_numerically() {
     assert_eq!(generate::identity_name(7, 200_000), "000007");
     assert_eq!(generate::sample_name(3, 10), "03");
     assert_eq!(generate::sample_name(3, 101), "003");
+}
+
+#[test]
+fn hand_photo_shows_a_hand_around_the_roi_sample() {
+    let id = Identity::with_config(4, 8, small());
+    let photo = id.hand_photo(2);
+    let print = photo.print.unwrap();
+    assert_eq!(print.dimensions(), (256, 256));
+    assert_eq!(photo.vein.unwrap().dimensions(), (256, 256));
+    // Dark background in the corners, bright skin where the palm is.
+    let px = |u: f32, v: f32| {
+        let x = (u - render::HAND_FRAME_ORIGIN[0]) / render::HAND_FRAME_SPAN * 256.0;
+        let y = (v - render::HAND_FRAME_ORIGIN[1]) / render::HAND_FRAME_SPAN * 256.0;
+        print.get_pixel(x as u32, y as u32)[0] as f32
+    };
+    let background = (px(-4.3, 2.9) + px(4.3, 2.9)) / 2.0;
+    let palm = (px(0.0, 0.0) + px(0.3, -0.3) + px(-0.3, 0.3)) / 3.0;
+    assert!(
+        palm > background + 40.0,
+        "palm {palm} background {background}"
+    );
+    // The palm ROI of the same sample is the crop [-1, 1]² of the hand photo's frame.
+    let to_plane = |img: &image::GrayImage| {
+        let mut p = Plane::new(img.width() as usize, img.height() as usize, 0.0);
+        for (d, px) in p.data.iter_mut().zip(img.pixels()) {
+            *d = px[0] as f32;
+        }
+        p
+    };
+    let hand = to_plane(&print);
+    let mut crop = Plane::new(64, 64, 0.0);
+    for y in 0..64 {
+        for x in 0..64 {
+            let u = (x as f32 + 0.5) / 32.0 - 1.0;
+            let v = (y as f32 + 0.5) / 32.0 - 1.0;
+            let hx = (u - render::HAND_FRAME_ORIGIN[0]) / render::HAND_FRAME_SPAN * 256.0 - 0.5;
+            let hy = (v - render::HAND_FRAME_ORIGIN[1]) / render::HAND_FRAME_SPAN * 256.0 - 0.5;
+            *crop.at_mut(x, y) = hand.sample(hx, hy);
+        }
+    }
+    let same = ncc(&crop, &to_plane(id.sample(2).print.as_ref().unwrap()), 0.9);
+    let other = ncc(&crop, &to_plane(id.sample(3).print.as_ref().unwrap()), 0.9);
+    assert!(
+        same > 0.6 && same > other + 0.2,
+        "same sample {same}, other sample {other}"
+    );
 }
