@@ -16,6 +16,7 @@ mod get_assertion;
 mod info;
 mod make_credential;
 mod pin;
+mod sim_sensor;
 pub mod simulator;
 
 pub use crate::ctap::pin::client_pin::SubCommand as PinSubcommand;
@@ -34,6 +35,7 @@ pub use make_credential::{
     MakeCredentialResponse, PinUvAuthParam, ES256,
 };
 pub use pin::{PinRetries, PinUvAuthToken};
+pub use sim_sensor::{SimulatedHand, POWER_CYCLE, SENSOR_CONTROL};
 pub use simulator::Simulator;
 
 pub use crate::ctap::pin::protocol::PinProtocol;
