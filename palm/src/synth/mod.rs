@@ -87,7 +87,7 @@ impl Identity {
         let mut rng = stream(seed, Purpose::Anatomy, id, 0);
         let left_hand = rand::Rng::gen_bool(&mut rng, 0.5);
         let skin = skin::render(&mut rng, &canvas);
-        let veins = vessels::render(&mut rng, &canvas);
+        let veins = vessels::render(&mut stream(seed, Purpose::Vessels, id, 0), &canvas);
         Self {
             seed,
             id,

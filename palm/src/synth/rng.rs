@@ -12,7 +12,7 @@ use rand_chacha::ChaCha8Rng;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[repr(u64)]
 pub enum Purpose {
-    /// The identity's anatomy: creases, skin, vessel tree.
+    /// The identity's skin: handedness, relief, creases, texture, tone.
     Anatomy = 1,
     /// One sample's acquisition: pose, deformation, light, band-aid.
     Acquisition = 2,
@@ -24,6 +24,8 @@ pub enum Purpose {
     HandShape = 5,
     /// One sample's hand posture (finger spread) in a whole-hand photo.
     HandPosture = 6,
+    /// The identity's vessel network (its own stream, so skin changes leave veins alone).
+    Vessels = 7,
 }
 
 /// SplitMix64 finaliser: a bijective 64-bit mix with full avalanche.

@@ -222,7 +222,7 @@ fn secondary_creases<R: Rng>(rng: &mut R) -> Vec<Stroke> {
         }
     }
     // Wrinkles: shorter, shallower creases following the local flexion direction.
-    for _ in 0..rng.gen_range(25..55) {
+    for _ in 0..rng.gen_range(35..70) {
         let p = [rng.gen_range(-1.8..1.8), rng.gen_range(-1.8..1.8)];
         let dir = crease_direction(rng, p);
         let len = rng.gen_range(0.15..0.75);
@@ -232,7 +232,7 @@ fn secondary_creases<R: Rng>(rng: &mut R) -> Vec<Stroke> {
             &c,
             CreaseStyle {
                 width: PRINCIPAL_WIDTH * rng.gen_range(0.35..0.6),
-                depth: PRINCIPAL_DEPTH * rng.gen_range(0.2..0.55),
+                depth: PRINCIPAL_DEPTH * rng.gen_range(0.25..0.6),
                 wobble: 0.012,
                 gap_chance: 0.2,
             },
