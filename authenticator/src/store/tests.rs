@@ -167,6 +167,31 @@ fn only_one_draw_per_block_writes_the_state() {
 }
 
 #[test]
+fn updates_top_up_a_half_used_counter_reservation() {
+    let dev = Device::new();
+    let mut store = dev.open().unwrap();
+    store.set_counter_block(NonZeroU32::new(8).unwrap());
+    let draw = |store: &mut Store, n| {
+        for _ in 0..n {
+            store.next_signature_counter().unwrap();
+        }
+    };
+    draw(&mut store, 2); // reserves 1..9, hands out 1 and 2
+    store.update(|s| s.pin.retries = 7).unwrap(); // 6 left: no top-up
+    draw(&mut store, 3); // 3 left
+    let generation = store.generation();
+    store.update(|s| s.pin.retries = 6).unwrap(); // tops up to 6 + 8
+    assert_eq!(store.generation(), generation + 1);
+    draw(&mut store, 8); // 6..=13 come from the topped-up block: no write
+    assert_eq!(store.generation(), generation + 1);
+    draw(&mut store, 1);
+    assert_eq!(store.generation(), generation + 2);
+    drop(store);
+    let mut store = dev.open().unwrap();
+    assert!(store.next_signature_counter().unwrap() > 14);
+}
+
+#[test]
 fn reset_makes_new_device_keys_and_keeps_counters_monotonic() {
     let dev = Device::new();
     let mut store = dev.open().unwrap();
