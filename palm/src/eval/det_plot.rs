@@ -221,25 +221,6 @@ fn text(img: &mut RgbImage, x: i32, y: i32, s: &str, c: Rgb<u8>) {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn draws_curves_in_their_colours() {
-        let curve = Curve {
-            label: "fused".into(),
-            points: vec![(1e-6, 0.5), (1e-3, 0.05), (1e-1, 0.001)],
-        };
-        let img = draw(&[curve], "DET");
-        assert_eq!(img.dimensions(), (W, H));
-        let red = img.pixels().filter(|p| **p == COLOURS[0]).count();
-        assert!(red > 300, "{red} curve pixels");
-        let ink = img.pixels().filter(|p| **p == Rgb([40, 40, 40])).count();
-        assert!(ink > 1000, "axes and labels drawn");
-    }
-}
-
 /// Reads a TSV written by `palm eval --det-points` (`# comment` lines, then `fmr<TAB>fnmr`).
 pub fn read_points(text: &str) -> Result<Vec<(f64, f64)>, String> {
     text.lines()
@@ -275,4 +256,23 @@ pub fn run_command(args: &crate::cli::DetPlotArgs) -> anyhow::Result<()> {
         .collect::<anyhow::Result<Vec<_>>>()?;
     draw(&curves, &args.title).save(&args.out)?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn draws_curves_in_their_colours() {
+        let curve = Curve {
+            label: "fused".into(),
+            points: vec![(1e-6, 0.5), (1e-3, 0.05), (1e-1, 0.001)],
+        };
+        let img = draw(&[curve], "DET");
+        assert_eq!(img.dimensions(), (W, H));
+        let red = img.pixels().filter(|p| **p == COLOURS[0]).count();
+        assert!(red > 300, "{red} curve pixels");
+        let ink = img.pixels().filter(|p| **p == Rgb([40, 40, 40])).count();
+        assert!(ink > 1000, "axes and labels drawn");
+    }
 }

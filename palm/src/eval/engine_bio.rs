@@ -166,7 +166,7 @@ impl Biometric for EngineBiometric {
                     let map = code.canonical();
                     out.extend(sketch::sketch(GRID, SKETCH_BLOCK, |x, y| map.cell(x, y)));
                 }
-                None => out.extend(std::iter::repeat(0).take(per)),
+                None => out.extend(std::iter::repeat_n(0, per)),
             }
         }
         out

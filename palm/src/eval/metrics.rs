@@ -226,7 +226,7 @@ mod tests {
         // every threshold that accepts the impostor — no optimistic split of a tie.
         let gen = vec![0.5f32; 10];
         let mut imp = vec![0.2f64; 990];
-        imp.extend(std::iter::repeat(0.5).take(10));
+        imp.extend(std::iter::repeat_n(0.5, 10));
         let c = curve(&gen, &imp, 1 << 10);
         let op = c.at_far(1e-2).unwrap();
         assert_eq!(op.false_accepts, 10);

@@ -7,6 +7,7 @@
 //!   presentation — yields no template. FTE = such identities / identities.
 //! * **FTA** (failure to acquire): any *later* sample — a verification attempt — yields no
 //!   template. FTA = such samples / later samples.
+//!
 //! Samples without a template take part in no comparison; the error rates are those of
 //! comparisons between successfully extracted samples (ISO "FMR/FNMR", not the generalized
 //! GFAR/GFRR, which would fold FTA in).

@@ -33,7 +33,7 @@ fn splitmix(state: &mut u64) -> u64 {
 impl Derivation {
     /// The derivation numbered `id` (deterministic).
     pub fn new(id: u64) -> Self {
-        let mut state = id ^ 0x5eed_0f_9a11e7;
+        let mut state = id ^ 0x5eed_0f9a_11e7;
         let mut perm: [u8; SIDE * SIDE] = std::array::from_fn(|i| i as u8);
         for i in (1..perm.len()).rev() {
             let j = (splitmix(&mut state) % (i as u64 + 1)) as usize;
@@ -62,13 +62,8 @@ impl Derivation {
         // Turn orientations: one 30° step maps the circular code (b2 b1 b0) to (b1 b0 ¬b2),
         // restricted to valid cells.
         for _ in 0..self.offset {
-            for y in 0..GRID {
-                let m = rows[MASK_PLANE][y];
-                let (b0, b1, b2) = (rows[0][y], rows[1][y], rows[2][y]);
-                rows[0][y] = !b2 & m;
-                rows[1][y] = b0;
-                rows[2][y] = b1;
-            }
+            let turned: [u32; GRID] = std::array::from_fn(|y| !rows[2][y] & rows[MASK_PLANE][y]);
+            rows = [turned, rows[0], rows[1], rows[MASK_PLANE]];
         }
         let mut words = [0u64; WORDS];
         for (p, plane) in rows.iter().enumerate() {
