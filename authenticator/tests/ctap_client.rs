@@ -583,3 +583,73 @@ fn oversized_and_unknown_ctaphid_messages() {
     let big = vec![0x5a; 7609];
     assert_eq!(client.transport_mut().ping(&big).unwrap(), big);
 }
+
+#[test]
+fn eight_wrong_pins_block_the_pin_until_reset() {
+    let mut dev = fresh();
+    let mut client = dev.client();
+    client.set_pin(PinProtocol::One, PIN).unwrap();
+    let mut attempts = 0;
+    // three mismatches in a row need a power cycle: restart the process each time
+    while attempts < 8 {
+        let r = client.get_pin_uv_auth_token(
+            PinProtocol::One,
+            "0000",
+            Permission::MC,
+            Some("example.com"),
+        );
+        attempts += 1;
+        match r {
+            Err(e) if e.is(CtapError::PinInvalid) => {}
+            Err(e) if e.is(CtapError::PinAuthBlocked) && attempts % 3 == 0 => {
+                dev.sim.kill();
+                dev.sim = start_in(dev.dir.path());
+                client = dev.client();
+            }
+            Err(e) if e.is(CtapError::PinBlocked) && attempts == 8 => {}
+            other => panic!("attempt {attempts}: unexpected {other:?}"),
+        }
+        assert_eq!(client.pin_retries().unwrap().retries, 8 - attempts);
+    }
+    expect_ctap(
+        client.get_pin_uv_auth_token(PinProtocol::One, PIN, Permission::MC, Some("example.com")),
+        CtapError::PinBlocked,
+    );
+    // only a reset (within 10 s of power-up) brings the device back
+    dev.sim.kill();
+    dev.sim = start_in(dev.dir.path());
+    let mut client = dev.client();
+    client.reset().unwrap();
+    assert!(!client.get_info().unwrap().pin_is_set());
+    client.set_pin(PinProtocol::One, PIN).unwrap();
+    assert_eq!(client.pin_retries().unwrap().retries, 8);
+}
+
+#[test]
+fn two_applications_at_once() {
+    let dev = fresh();
+    let addr = dev.sim.addr();
+    let workers: Vec<_> = (0..2)
+        .map(|w| {
+            std::thread::spawn(move || {
+                let mut client = palmkey::client::Client::connect_udp(addr).unwrap();
+                let rp = format!("app{w}.example");
+                let made = make_verified(&mut client, &request(&rp, "user", w == 0));
+                let cred = made.credential().clone();
+                let mut last = made.auth_data.sign_count;
+                for _ in 0..25 {
+                    let req = assertion_request(&rp, &cred.credential_id);
+                    let a = client.get_assertion(&req).unwrap();
+                    a.verify(&cred.public_key, &rp, &req.client_data_hash)
+                        .unwrap();
+                    assert!(a.auth_data.sign_count > last);
+                    last = a.auth_data.sign_count;
+                    make_verified(&mut client, &request(&rp, "other", false));
+                }
+            })
+        })
+        .collect();
+    for w in workers {
+        w.join().expect("worker succeeded");
+    }
+}

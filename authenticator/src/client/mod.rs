@@ -43,6 +43,9 @@ pub use crate::ctap::pin::protocol::PinProtocol;
 use crate::ctap::cbor::{encode, MapBuilder};
 use cred_mgmt::CredMgmtRequest;
 use pin::PinRequest;
+use std::time::{Duration, Instant};
+
+use crate::hid::HidError;
 use transport::{CtapHid, TransportError};
 
 /// CTAP2 command bytes (CTAP 2.1 §6).
@@ -96,6 +99,23 @@ impl CtapTransport for CtapHid {
     }
 }
 
+/// How long a request keeps being re-sent while the device serves another channel.
+pub const BUSY_RETRY_LIMIT: Duration = Duration::from_secs(5);
+
+/// Run `send` again while the device answers CTAPHID CHANNEL_BUSY (it is serving another
+/// application's transaction, so the request was not taken and resending is safe).
+fn retry_while_busy(mut send: impl FnMut() -> Result<Vec<u8>, TransportError>) -> Result<Vec<u8>> {
+    let deadline = Instant::now() + BUSY_RETRY_LIMIT;
+    loop {
+        match send() {
+            Err(TransportError::Device(HidError::ChannelBusy)) if Instant::now() < deadline => {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            other => return Ok(other?),
+        }
+    }
+}
+
 /// A typed CTAP 2.1 client.
 #[derive(Debug)]
 pub struct Client<T> {
@@ -135,7 +155,7 @@ impl<T: CtapTransport> Client<T> {
     /// Send raw bytes as one CBOR message and return the raw response (status byte first);
     /// for tests of malformed input.
     pub fn send_raw(&mut self, message: &[u8]) -> Result<Vec<u8>> {
-        Ok(self.transport.cbor(message)?)
+        retry_while_busy(|| self.transport.cbor(message))
     }
 
     /// Send `command` with CBOR `params`; a non-zero status becomes [`ClientError::Ctap`].
@@ -156,7 +176,7 @@ impl<T: CtapTransport> Client<T> {
 
     /// Send a vendor CTAPHID command, e.g. the simulated sensor's 0x51.
     pub fn vendor(&mut self, command: u8, payload: &[u8]) -> Result<Vec<u8>> {
-        Ok(self.transport.vendor(command, payload)?)
+        retry_while_busy(|| self.transport.vendor(command, payload))
     }
 
     pub fn get_info(&mut self) -> Result<AuthenticatorInfo> {
