@@ -172,3 +172,17 @@ def test_abandoned_transaction_times_out(raw):
     raw.init_packet(CTAPHID.PING, 100, bytes(57))
     # no continuation: the device answers ERR_MSG_TIMEOUT (0x05) after its transaction timeout
     raw.expect_error(CtapError.ERR.TIMEOUT)
+
+
+def test_lock_keeps_other_channels_out(raw, shared_addr):
+    other = Raw(shared_addr)
+    try:
+        raw.dev.lock(3)
+        other.init_packet(CTAPHID.PING, 4, b"ping")
+        other.expect_error(CtapError.ERR.CHANNEL_BUSY)
+        assert raw.dev.ping(b"mine") == b"mine"  # the owner still works
+        raw.dev.lock(0)  # release
+        assert other.dev.ping(b"free") == b"free"
+    finally:
+        raw.dev.lock(0)
+        other.close()
