@@ -1,1 +1,75 @@
 //! palmkey relying-party demo: a passwordless web app on axum and webauthn-rs.
+//!
+//! Usernameless passkeys (discoverable credentials, user verification required): register,
+//! log in without a username, see your passkeys, sign out. State lives behind
+//! [`store::Store`] (embedded SQLite by default). [`browser`] plays the browser's part with
+//! the palmkey authenticator over CTAPHID, for the tests and the end-to-end demo;
+//! [`terminal`] runs that authenticator in-process.
+
+pub mod attestation;
+pub mod browser;
+pub mod clock;
+pub mod config;
+pub mod error;
+pub mod pages;
+pub mod routes;
+pub mod session;
+pub mod store;
+pub mod terminal;
+
+use std::sync::Arc;
+
+use webauthn_rs::prelude::{Url, Webauthn, WebauthnBuilder};
+
+pub use clock::{Clock, ManualClock, SystemClock};
+pub use config::Config;
+pub use routes::router;
+pub use store::{SqliteStore, Store};
+
+/// Errors building the app from its configuration.
+#[derive(Debug, thiserror::Error)]
+pub enum SetupError {
+    #[error("WebAuthn configuration (RP ID {rp_id:?}, origin {origin}): {source}")]
+    Webauthn {
+        rp_id: String,
+        origin: Url,
+        source: webauthn_rs::prelude::WebauthnError,
+    },
+}
+
+/// Everything a request handler needs; cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    pub config: Arc<Config>,
+    pub webauthn: Arc<Webauthn>,
+    pub store: Arc<dyn Store>,
+    pub clock: Arc<dyn Clock>,
+}
+
+impl AppState {
+    pub fn new(
+        config: Config,
+        store: Arc<dyn Store>,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Self, SetupError> {
+        let setup_error = |source| SetupError::Webauthn {
+            rp_id: config.rp_id.clone(),
+            origin: config.origin.clone(),
+            source,
+        };
+        let timeout = std::time::Duration::try_from(config.challenge_ttl)
+            .unwrap_or(std::time::Duration::from_secs(300));
+        let webauthn = WebauthnBuilder::new(&config.rp_id, &config.origin)
+            .map_err(setup_error)?
+            .rp_name(&config.rp_name)
+            .timeout(timeout)
+            .build()
+            .map_err(setup_error)?;
+        Ok(AppState {
+            config: Arc::new(config),
+            webauthn: Arc::new(webauthn),
+            store,
+            clock,
+        })
+    }
+}

@@ -1,0 +1,100 @@
+//! HTTP endpoints. Pages are server-rendered; the two ceremonies are JSON endpoint pairs
+//! (`/start` hands out options + a single-use challenge, `/finish` verifies the browser's
+//! answer) called by static/webauthn.js or by any client that speaks WebAuthn JSON.
+
+mod account;
+mod assets;
+mod authentication;
+mod registration;
+
+use axum::http::HeaderMap;
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use axum::Router;
+use serde::Serialize;
+
+use crate::error::ApiError;
+use crate::session::{Session, CSRF_HEADER};
+use crate::store::{CeremonyKind, TakenCeremony};
+use crate::AppState;
+
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/", get(account::home))
+        .route("/register", get(registration::page))
+        .route("/register/start", post(registration::start))
+        .route("/register/finish", post(registration::finish))
+        .route("/login", get(authentication::page))
+        .route("/login/start", post(authentication::start))
+        .route("/login/finish", post(authentication::finish))
+        .route("/account", get(account::page))
+        .route("/logout", post(account::logout))
+        .route("/static/app.css", get(assets::css))
+        .route("/static/webauthn.js", get(assets::js))
+        .with_state(state)
+}
+
+/// The CSRF token a script sent in its header.
+fn csrf_header(headers: &HeaderMap) -> Option<&str> {
+    headers.get(CSRF_HEADER).and_then(|v| v.to_str().ok())
+}
+
+/// The JSON answer of a successful `/finish`: where the page goes next.
+#[derive(Debug, Serialize)]
+struct Finished {
+    ok: bool,
+    redirect: &'static str,
+}
+
+/// Attach a session's cookie (if new) to a response.
+fn with_session(session: &Session, response: impl IntoResponse) -> Response {
+    let mut response = response.into_response();
+    session.apply_cookie(response.headers_mut());
+    response
+}
+
+fn see_other(to: &str) -> Response {
+    Redirect::to(to).into_response()
+}
+
+impl AppState {
+    /// Keep a ceremony's state until its deadline, for this session only.
+    fn save_ceremony<T: Serialize>(
+        &self,
+        session: &Session,
+        kind: CeremonyKind,
+        state: &T,
+    ) -> Result<(), ApiError> {
+        let json = serde_json::to_string(state)
+            .map_err(|e| ApiError::Internal(format!("serializing ceremony state: {e}")))?;
+        let expires = self.clock.now() + self.config.challenge_ttl;
+        self.store
+            .put_ceremony(session.id_hash(), kind, &json, expires)?;
+        Ok(())
+    }
+
+    /// Consume the session's pending ceremony: a challenge answers once, and only in time.
+    fn take_ceremony<T: serde::de::DeserializeOwned>(
+        &self,
+        session: &Session,
+        kind: CeremonyKind,
+    ) -> Result<T, ApiError> {
+        let what = match kind {
+            CeremonyKind::Registration => "registration",
+            CeremonyKind::Authentication => "sign-in",
+        };
+        match self
+            .store
+            .take_ceremony(session.id_hash(), kind, self.clock.now())?
+        {
+            TakenCeremony::Pending(json) => serde_json::from_str(&json)
+                .map_err(|e| ApiError::Internal(format!("stored ceremony state: {e}"))),
+            TakenCeremony::Expired => Err(ApiError::BadRequest(format!(
+                "the {what} challenge expired; start again"
+            ))),
+            TakenCeremony::Missing => Err(ApiError::BadRequest(format!(
+                "no {what} in progress (its challenge was already used, or never issued)"
+            ))),
+        }
+    }
+}

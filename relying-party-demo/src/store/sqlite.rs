@@ -1,0 +1,562 @@
+//! The embedded default store: one SQLite file in the data folder, schema versioned by a
+//! `schema_migrations` table and migrated forward at open.
+
+use std::path::Path;
+use std::sync::{Mutex, MutexGuard};
+
+use rusqlite::{params, Connection, OptionalExtension, Row};
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use super::{
+    Account, CeremonyKind, PasskeyRecord, SessionRecord, SignInRecord, Store, StoreError,
+    StoreResult, TakenCeremony,
+};
+
+/// Forward-only schema steps; a step's index + 1 is its version. Never edit a shipped step:
+/// append a new one.
+const MIGRATIONS: &[&str] = &[
+    // 1: accounts, passkeys, sessions, pending ceremonies, sign-in history
+    "CREATE TABLE accounts (
+        id TEXT PRIMARY KEY,
+        display_name TEXT NOT NULL,
+        created_ms INTEGER NOT NULL
+    );
+    CREATE TABLE passkeys (
+        credential_id BLOB PRIMARY KEY,
+        account TEXT NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,
+        passkey_json TEXT NOT NULL,
+        name TEXT NOT NULL,
+        aaguid TEXT NOT NULL,
+        user_verified INTEGER NOT NULL,
+        created_ms INTEGER NOT NULL,
+        last_used_ms INTEGER,
+        counter_regression_ms INTEGER
+    );
+    CREATE INDEX passkeys_by_account ON passkeys(account);
+    CREATE TABLE sessions (
+        id_hash BLOB PRIMARY KEY,
+        account TEXT REFERENCES accounts(id) ON DELETE CASCADE,
+        csrf_token TEXT NOT NULL,
+        expires_ms INTEGER NOT NULL
+    );
+    CREATE TABLE ceremonies (
+        session BLOB NOT NULL,
+        kind TEXT NOT NULL,
+        state TEXT NOT NULL,
+        expires_ms INTEGER NOT NULL,
+        PRIMARY KEY (session, kind)
+    );
+    CREATE TABLE sign_ins (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        account TEXT NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,
+        credential_id BLOB NOT NULL,
+        at_ms INTEGER NOT NULL,
+        outcome TEXT NOT NULL
+    );
+    CREATE INDEX sign_ins_by_account ON sign_ins(account, at_ms);",
+];
+
+/// SQLite behind a mutex: one writer at a time is what SQLite allows anyway.
+pub struct SqliteStore {
+    conn: Mutex<Connection>,
+}
+
+impl std::fmt::Debug for SqliteStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SqliteStore")
+    }
+}
+
+fn to_ms(t: OffsetDateTime) -> i64 {
+    (t.unix_timestamp_nanos() / 1_000_000) as i64
+}
+
+fn from_ms(ms: i64) -> StoreResult<OffsetDateTime> {
+    OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
+        .map_err(|e| StoreError::Corrupt(format!("timestamp {ms}: {e}")))
+}
+
+fn parse_uuid(text: &str) -> StoreResult<Uuid> {
+    Uuid::parse_str(text).map_err(|e| StoreError::Corrupt(format!("uuid {text:?}: {e}")))
+}
+
+impl SqliteStore {
+    /// Open (creating if needed) `dir/relying-party.sqlite3` and migrate it.
+    pub fn open_in(dir: &Path) -> StoreResult<Self> {
+        std::fs::create_dir_all(dir)?;
+        Self::from_connection(Connection::open(dir.join("relying-party.sqlite3"))?)
+    }
+
+    /// A private in-memory database (tests, throw-away demos).
+    pub fn in_memory() -> StoreResult<Self> {
+        Self::from_connection(Connection::open_in_memory()?)
+    }
+
+    fn from_connection(mut conn: Connection) -> StoreResult<Self> {
+        conn.pragma_update(None, "foreign_keys", "ON")?;
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.pragma_update(None, "synchronous", "NORMAL")?;
+        migrate(&mut conn)?;
+        Ok(SqliteStore {
+            conn: Mutex::new(conn),
+        })
+    }
+
+    /// The schema version after migration.
+    pub fn schema_version(&self) -> StoreResult<usize> {
+        let conn = self.conn()?;
+        let v: i64 = conn.query_row(
+            "SELECT COALESCE(MAX(version), 0) FROM schema_migrations",
+            [],
+            |r| r.get(0),
+        )?;
+        Ok(v as usize)
+    }
+
+    fn conn(&self) -> StoreResult<MutexGuard<'_, Connection>> {
+        self.conn.lock().map_err(|_| StoreError::Poisoned)
+    }
+}
+
+/// Apply every migration newer than the database, each in its own transaction.
+fn migrate(conn: &mut Connection) -> StoreResult<()> {
+    conn.execute_batch(
+        "CREATE TABLE IF NOT EXISTS schema_migrations (
+            version INTEGER PRIMARY KEY,
+            applied_ms INTEGER NOT NULL
+        )",
+    )?;
+    let current: i64 = conn.query_row(
+        "SELECT COALESCE(MAX(version), 0) FROM schema_migrations",
+        [],
+        |r| r.get(0),
+    )?;
+    if current as usize > MIGRATIONS.len() {
+        return Err(StoreError::Corrupt(format!(
+            "database schema version {current} is newer than this program ({})",
+            MIGRATIONS.len()
+        )));
+    }
+    for (index, sql) in MIGRATIONS.iter().enumerate().skip(current as usize) {
+        let tx = conn.transaction()?;
+        tx.execute_batch(sql)?;
+        tx.execute(
+            "INSERT INTO schema_migrations (version, applied_ms) VALUES (?1, ?2)",
+            params![index as i64 + 1, to_ms(OffsetDateTime::now_utc())],
+        )?;
+        tx.commit()?;
+        tracing::info!(version = index + 1, "applied database migration");
+    }
+    Ok(())
+}
+
+const PASSKEY_COLUMNS: &str = "credential_id, account, passkey_json, name, aaguid, \
+     user_verified, created_ms, last_used_ms, counter_regression_ms";
+
+/// A raw passkeys row, converted outside rusqlite's closure so conversion errors stay ours.
+type PasskeyRow = (
+    Vec<u8>,
+    String,
+    String,
+    String,
+    String,
+    bool,
+    i64,
+    Option<i64>,
+    Option<i64>,
+);
+
+fn passkey_row(r: &Row<'_>) -> rusqlite::Result<PasskeyRow> {
+    Ok((
+        r.get(0)?,
+        r.get(1)?,
+        r.get(2)?,
+        r.get(3)?,
+        r.get(4)?,
+        r.get(5)?,
+        r.get(6)?,
+        r.get(7)?,
+        r.get(8)?,
+    ))
+}
+
+fn passkey_record(row: PasskeyRow) -> StoreResult<PasskeyRecord> {
+    let (credential_id, account, passkey_json, name, aaguid, uv, created, last, regression) = row;
+    Ok(PasskeyRecord {
+        credential_id,
+        account: parse_uuid(&account)?,
+        passkey_json,
+        name,
+        aaguid: parse_uuid(&aaguid)?,
+        user_verified: uv,
+        created: from_ms(created)?,
+        last_used: last.map(from_ms).transpose()?,
+        counter_regression: regression.map(from_ms).transpose()?,
+    })
+}
+
+impl Store for SqliteStore {
+    fn register_passkey(
+        &self,
+        new_account: Option<&Account>,
+        p: &PasskeyRecord,
+    ) -> StoreResult<()> {
+        let mut conn = self.conn()?;
+        let tx = conn.transaction()?;
+        if let Some(account) = new_account {
+            tx.execute(
+                "INSERT INTO accounts (id, display_name, created_ms) VALUES (?1, ?2, ?3)",
+                params![
+                    account.id.to_string(),
+                    account.display_name,
+                    to_ms(account.created)
+                ],
+            )?;
+        }
+        let exists: bool = tx.query_row(
+            "SELECT EXISTS (SELECT 1 FROM passkeys WHERE credential_id = ?1)",
+            params![p.credential_id],
+            |r| r.get(0),
+        )?;
+        if exists {
+            return Err(StoreError::DuplicateCredential);
+        }
+        tx.execute(
+            &format!(
+                "INSERT INTO passkeys ({PASSKEY_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"
+            ),
+            params![
+                p.credential_id,
+                p.account.to_string(),
+                p.passkey_json,
+                p.name,
+                p.aaguid.to_string(),
+                p.user_verified,
+                to_ms(p.created),
+                p.last_used.map(to_ms),
+                p.counter_regression.map(to_ms),
+            ],
+        )?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    fn account(&self, id: Uuid) -> StoreResult<Option<Account>> {
+        let row: Option<(String, i64)> = self
+            .conn()?
+            .query_row(
+                "SELECT display_name, created_ms FROM accounts WHERE id = ?1",
+                params![id.to_string()],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()?;
+        row.map(|(display_name, created)| {
+            Ok(Account {
+                id,
+                display_name,
+                created: from_ms(created)?,
+            })
+        })
+        .transpose()
+    }
+
+    fn passkey(&self, credential_id: &[u8]) -> StoreResult<Option<PasskeyRecord>> {
+        let row = self
+            .conn()?
+            .query_row(
+                &format!("SELECT {PASSKEY_COLUMNS} FROM passkeys WHERE credential_id = ?1"),
+                params![credential_id],
+                passkey_row,
+            )
+            .optional()?;
+        row.map(passkey_record).transpose()
+    }
+
+    fn passkeys_of(&self, account: Uuid) -> StoreResult<Vec<PasskeyRecord>> {
+        let conn = self.conn()?;
+        let mut stmt = conn.prepare(&format!(
+            "SELECT {PASSKEY_COLUMNS} FROM passkeys WHERE account = ?1 ORDER BY created_ms"
+        ))?;
+        let rows = stmt
+            .query_map(params![account.to_string()], passkey_row)?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        rows.into_iter().map(passkey_record).collect()
+    }
+
+    fn record_passkey_use(
+        &self,
+        credential_id: &[u8],
+        passkey_json: &str,
+        at: OffsetDateTime,
+    ) -> StoreResult<()> {
+        self.conn()?.execute(
+            "UPDATE passkeys SET passkey_json = ?2, last_used_ms = ?3 WHERE credential_id = ?1",
+            params![credential_id, passkey_json, to_ms(at)],
+        )?;
+        Ok(())
+    }
+
+    fn flag_counter_regression(&self, credential_id: &[u8], at: OffsetDateTime) -> StoreResult<()> {
+        self.conn()?.execute(
+            "UPDATE passkeys SET counter_regression_ms = ?2 WHERE credential_id = ?1",
+            params![credential_id, to_ms(at)],
+        )?;
+        Ok(())
+    }
+
+    fn record_sign_in(&self, r: &SignInRecord) -> StoreResult<()> {
+        self.conn()?.execute(
+            "INSERT INTO sign_ins (account, credential_id, at_ms, outcome) VALUES (?1, ?2, ?3, ?4)",
+            params![
+                r.account.to_string(),
+                r.credential_id,
+                to_ms(r.at),
+                r.outcome
+            ],
+        )?;
+        Ok(())
+    }
+
+    fn sign_ins_of(&self, account: Uuid, limit: usize) -> StoreResult<Vec<SignInRecord>> {
+        let conn = self.conn()?;
+        let mut stmt = conn.prepare(
+            "SELECT credential_id, at_ms, outcome FROM sign_ins WHERE account = ?1
+             ORDER BY at_ms DESC, id DESC LIMIT ?2",
+        )?;
+        let rows = stmt
+            .query_map(params![account.to_string(), limit as i64], |r| {
+                Ok((
+                    r.get::<_, Vec<u8>>(0)?,
+                    r.get::<_, i64>(1)?,
+                    r.get::<_, String>(2)?,
+                ))
+            })?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        rows.into_iter()
+            .map(|(credential_id, at, outcome)| {
+                Ok(SignInRecord {
+                    account,
+                    credential_id,
+                    at: from_ms(at)?,
+                    outcome,
+                })
+            })
+            .collect()
+    }
+
+    fn insert_session(&self, s: &SessionRecord) -> StoreResult<()> {
+        self.conn()?.execute(
+            "INSERT INTO sessions (id_hash, account, csrf_token, expires_ms) VALUES (?1, ?2, ?3, ?4)",
+            params![
+                &s.id_hash[..],
+                s.account.map(|a| a.to_string()),
+                s.csrf_token,
+                to_ms(s.expires)
+            ],
+        )?;
+        Ok(())
+    }
+
+    fn session(
+        &self,
+        id_hash: &[u8; 32],
+        now: OffsetDateTime,
+    ) -> StoreResult<Option<SessionRecord>> {
+        let row: Option<(Option<String>, String, i64)> = self
+            .conn()?
+            .query_row(
+                "SELECT account, csrf_token, expires_ms FROM sessions
+                 WHERE id_hash = ?1 AND expires_ms > ?2",
+                params![&id_hash[..], to_ms(now)],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
+            .optional()?;
+        row.map(|(account, csrf_token, expires)| {
+            Ok(SessionRecord {
+                id_hash: *id_hash,
+                account: account.as_deref().map(parse_uuid).transpose()?,
+                csrf_token,
+                expires: from_ms(expires)?,
+            })
+        })
+        .transpose()
+    }
+
+    fn delete_session(&self, id_hash: &[u8; 32]) -> StoreResult<()> {
+        let conn = self.conn()?;
+        conn.execute(
+            "DELETE FROM ceremonies WHERE session = ?1",
+            params![&id_hash[..]],
+        )?;
+        conn.execute(
+            "DELETE FROM sessions WHERE id_hash = ?1",
+            params![&id_hash[..]],
+        )?;
+        Ok(())
+    }
+
+    fn put_ceremony(
+        &self,
+        session: &[u8; 32],
+        kind: CeremonyKind,
+        state: &str,
+        expires: OffsetDateTime,
+    ) -> StoreResult<()> {
+        self.conn()?.execute(
+            "INSERT OR REPLACE INTO ceremonies (session, kind, state, expires_ms)
+             VALUES (?1, ?2, ?3, ?4)",
+            params![&session[..], kind.as_str(), state, to_ms(expires)],
+        )?;
+        Ok(())
+    }
+
+    fn take_ceremony(
+        &self,
+        session: &[u8; 32],
+        kind: CeremonyKind,
+        now: OffsetDateTime,
+    ) -> StoreResult<TakenCeremony> {
+        // DELETE .. RETURNING: reading and consuming the challenge is one atomic step, so two
+        // concurrent finishes cannot both use it.
+        let row: Option<(String, i64)> = self
+            .conn()?
+            .query_row(
+                "DELETE FROM ceremonies WHERE session = ?1 AND kind = ?2
+                 RETURNING state, expires_ms",
+                params![&session[..], kind.as_str()],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()?;
+        Ok(match row {
+            None => TakenCeremony::Missing,
+            Some((_, expires)) if expires <= to_ms(now) => TakenCeremony::Expired,
+            Some((state, _)) => TakenCeremony::Pending(state),
+        })
+    }
+
+    fn purge_expired(&self, now: OffsetDateTime) -> StoreResult<usize> {
+        let conn = self.conn()?;
+        let now = to_ms(now);
+        let c = conn.execute(
+            "DELETE FROM ceremonies WHERE expires_ms <= ?1",
+            params![now],
+        )?;
+        let s = conn.execute("DELETE FROM sessions WHERE expires_ms <= ?1", params![now])?;
+        Ok(c + s)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use time::Duration;
+
+    fn now() -> OffsetDateTime {
+        OffsetDateTime::from_unix_timestamp(1_800_000_000).unwrap()
+    }
+
+    #[test]
+    fn migrations_are_applied_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open_in(dir.path()).unwrap();
+        assert_eq!(store.schema_version().unwrap(), MIGRATIONS.len());
+        drop(store);
+        let again = SqliteStore::open_in(dir.path()).unwrap();
+        assert_eq!(again.schema_version().unwrap(), MIGRATIONS.len());
+    }
+
+    #[test]
+    fn a_ceremony_is_taken_once_and_expires() {
+        let store = SqliteStore::in_memory().unwrap();
+        let session = [7u8; 32];
+        let kind = CeremonyKind::Authentication;
+        store
+            .put_ceremony(&session, kind, "state", now() + Duration::seconds(60))
+            .unwrap();
+        assert_eq!(
+            store.take_ceremony(&session, kind, now()).unwrap(),
+            TakenCeremony::Pending("state".into())
+        );
+        assert_eq!(
+            store.take_ceremony(&session, kind, now()).unwrap(),
+            TakenCeremony::Missing
+        );
+        store
+            .put_ceremony(&session, kind, "late", now() + Duration::seconds(60))
+            .unwrap();
+        let late = now() + Duration::seconds(61);
+        assert_eq!(
+            store.take_ceremony(&session, kind, late).unwrap(),
+            TakenCeremony::Expired
+        );
+        // another session's or kind's challenge is not ours
+        store
+            .put_ceremony(&session, kind, "mine", now() + Duration::seconds(60))
+            .unwrap();
+        assert_eq!(
+            store.take_ceremony(&[8u8; 32], kind, now()).unwrap(),
+            TakenCeremony::Missing
+        );
+        assert_eq!(
+            store
+                .take_ceremony(&session, CeremonyKind::Registration, now())
+                .unwrap(),
+            TakenCeremony::Missing
+        );
+    }
+
+    #[test]
+    fn passkeys_round_trip_and_sessions_expire() {
+        let store = SqliteStore::in_memory().unwrap();
+        let account = Account {
+            id: Uuid::new_v4(),
+            display_name: "Ada".into(),
+            created: now(),
+        };
+        let record = PasskeyRecord {
+            credential_id: vec![1, 2, 3],
+            account: account.id,
+            passkey_json: "{}".into(),
+            name: "palmkey".into(),
+            aaguid: Uuid::new_v4(),
+            user_verified: true,
+            created: now(),
+            last_used: None,
+            counter_regression: None,
+        };
+        store.register_passkey(Some(&account), &record).unwrap();
+        assert_eq!(store.account(account.id).unwrap(), Some(account.clone()));
+        assert!(matches!(
+            store.register_passkey(None, &record),
+            Err(StoreError::DuplicateCredential)
+        ));
+        store
+            .record_passkey_use(&[1, 2, 3], "{\"c\":1}", now() + Duration::seconds(5))
+            .unwrap();
+        store.flag_counter_regression(&[1, 2, 3], now()).unwrap();
+        let got = store.passkey(&[1, 2, 3]).unwrap().unwrap();
+        assert_eq!(got.passkey_json, "{\"c\":1}");
+        assert_eq!(got.last_used, Some(now() + Duration::seconds(5)));
+        assert_eq!(got.counter_regression, Some(now()));
+        assert_eq!(store.passkeys_of(account.id).unwrap().len(), 1);
+        assert!(store.passkey(&[9]).unwrap().is_none());
+
+        let session = SessionRecord {
+            id_hash: [1; 32],
+            account: Some(account.id),
+            csrf_token: "t".into(),
+            expires: now() + Duration::minutes(10),
+        };
+        store.insert_session(&session).unwrap();
+        assert!(store.session(&[1; 32], now()).unwrap().is_some());
+        assert!(store
+            .session(&[1; 32], now() + Duration::minutes(11))
+            .unwrap()
+            .is_none());
+        assert_eq!(
+            store.purge_expired(now() + Duration::minutes(11)).unwrap(),
+            1
+        );
+    }
+}
