@@ -105,6 +105,10 @@ fn main() {
         ok.first().map(|t| t.1.to_bytes().len()).unwrap_or(0)
     );
 
+    if std::env::var("PADONLY").is_ok() {
+        pad_report(&engine, &people, &captures, ids, samples);
+        return;
+    }
     let t = Instant::now();
     let scores: Vec<(bool, MatchScores)> = (0..ok.len())
         .into_par_iter()
@@ -178,49 +182,7 @@ fn main() {
     if std::env::var("NOPAD").is_ok() {
         return;
     }
-    // PAD cue distributions: bona fide, photo attacks, mismatched pairs.
-    let params = PadParams::default();
-    let n = ids.min(40);
-    let bona: Vec<PadScores> = captures
-        .par_iter()
-        .take((n * samples) as usize)
-        .map(|c| assess_with(&engine, &c.2, &params).scores)
-        .collect();
-    let photo: Vec<PadScores> = people
-        .par_iter()
-        .take(n as usize)
-        .flat_map_iter(|p| (0..2).map(move |k| p.photo_attack(k)))
-        .map(|c| assess_with(&engine, &c, &params).scores)
-        .collect();
-    let mism: Vec<PadScores> = (0..n as usize)
-        .into_par_iter()
-        .map(|i| mismatched_pair(&people[i], &people[(i + 1) % n as usize], 0))
-        .map(|c| assess_with(&engine, &c, &params).scores)
-        .collect();
-    for (name, set) in [
-        ("bona fide", &bona),
-        ("photo", &photo),
-        ("mismatched", &mism),
-    ] {
-        let stat = |f: &dyn Fn(&PadScores) -> Option<f32>| {
-            let mut v: Vec<f32> = set.iter().filter_map(f).collect();
-            v.sort_by(f32::total_cmp);
-            if v.is_empty() {
-                return "-".to_string();
-            }
-            format!(
-                "min {:.3} p5 {:.3} med {:.3} p95 {:.3} max {:.3}",
-                v[0],
-                v[v.len() / 20],
-                v[v.len() / 2],
-                v[v.len() * 19 / 20],
-                v[v.len() - 1]
-            )
-        };
-        println!("PAD {name:10} vessels: {}", stat(&|s| s.vessels));
-        println!("PAD {name:10} print_in_nir: {}", stat(&|s| s.print_in_nir));
-        println!("PAD {name:10} cross: {}", stat(&|s| s.cross_spectral));
-    }
+    pad_report(&engine, &people, &captures, ids, samples);
 }
 
 fn summary(name: &str, gen: &[f32], imp: &[f32]) {
@@ -252,5 +214,91 @@ fn summary(name: &str, gen: &[f32], imp: &[f32]) {
         "{name:15} gen {} mean {:.3} sd {:.3} min {:.3} | imp {} mean {:.3} sd {:.3} max {:.3} | EER≈{:.4} TAR@1e-3 {:?} 1e-4 {:?} 1e-5 {:?}",
         g.len(), mean(&g), sd(&g), g.first().copied().unwrap_or(0.0), imp.len(), mean(&imp), sd(&imp), imp.first().copied().unwrap_or(0.0),
         eer, tar_at(1e-3), tar_at(1e-4), tar_at(1e-5)
+    );
+}
+
+fn pad_report(
+    engine: &Engine,
+    people: &[Identity],
+    captures: &[(u64, u32, palmkey_palm::capture::Capture)],
+    ids: u64,
+    samples: u64,
+) {
+    // PAD cue distributions: bona fide, photo attacks, mismatched pairs.
+    let params = PadParams::default();
+    let n = ids.min(60);
+    let bona: Vec<PadScores> = captures
+        .par_iter()
+        .take((n * samples) as usize)
+        .map(|c| assess_with(engine, &c.2, &params).scores)
+        .collect();
+    let photo: Vec<PadScores> = people
+        .par_iter()
+        .take(n as usize)
+        .flat_map_iter(|p| (0..2).map(move |k| p.photo_attack(k)))
+        .map(|c| assess_with(engine, &c, &params).scores)
+        .collect();
+    let mism: Vec<PadScores> = (0..n as usize)
+        .into_par_iter()
+        .map(|i| mismatched_pair(&people[i], &people[(i + 1) % n as usize], 0))
+        .map(|c| assess_with(engine, &c, &params).scores)
+        .collect();
+    for (name, set) in [
+        ("bona fide", &bona),
+        ("photo", &photo),
+        ("mismatched", &mism),
+    ] {
+        let stat = |f: &dyn Fn(&PadScores) -> Option<f32>| {
+            let mut v: Vec<f32> = set.iter().filter_map(f).collect();
+            v.sort_by(f32::total_cmp);
+            if v.is_empty() {
+                return "-".to_string();
+            }
+            format!(
+                "min {:.3} p5 {:.3} med {:.3} p95 {:.3} max {:.3}",
+                v[0],
+                v[v.len() / 20],
+                v[v.len() / 2],
+                v[v.len() * 19 / 20],
+                v[v.len() - 1]
+            )
+        };
+        println!("PAD {name:10} vessels: {}", stat(&|s| s.vessels));
+        println!("PAD {name:10} print_in_nir: {}", stat(&|s| s.print_in_nir));
+        println!("PAD {name:10} cross: {}", stat(&|s| s.cross_spectral));
+    }
+    if std::env::var("PADDUMP").is_ok() {
+        for (name, set) in [("bona", &bona), ("photo", &photo), ("mism", &mism)] {
+            for s in set.iter() {
+                println!(
+                    "DUMP {name} {:.4} {:.4} {:.4}",
+                    s.vessels.unwrap_or(0.0),
+                    s.print_in_nir.unwrap_or(0.0),
+                    s.cross_spectral.unwrap_or(0.0)
+                );
+            }
+        }
+    }
+    let verdicts = |set: &[palmkey_palm::capture::Capture]| {
+        set.par_iter()
+            .filter(|c| assess_with(engine, c, &params).is_bona_fide())
+            .count()
+    };
+    let bona_set: Vec<_> = captures
+        .iter()
+        .take((n * samples) as usize)
+        .map(|c| c.2.clone())
+        .collect();
+    let photo_set: Vec<_> = people
+        .iter()
+        .take(n as usize)
+        .flat_map(|p| (0..2).map(move |k| p.photo_attack(k)))
+        .collect();
+    let mism_set: Vec<_> = (0..n as usize)
+        .map(|i| mismatched_pair(&people[i], &people[(i + 1) % n as usize], 0))
+        .collect();
+    println!(
+        "PAD default params: bona fide accepted {}/{}, photo accepted {}/{}, mismatched accepted {}/{}",
+        verdicts(&bona_set), bona_set.len(), verdicts(&photo_set), photo_set.len(), verdicts(&mism_set), mism_set.len()
     );
 }

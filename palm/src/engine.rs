@@ -66,7 +66,11 @@ pub struct EngineConfig {
     /// Vein code: working ROI side (pixels) and filter bank.
     pub vein_side: usize,
     pub vein_bank: BankParams,
+    /// Quality thresholds of the print image.
     pub quality: QualityParams,
+    /// Quality thresholds of the NIR image (softer: skin scatters NIR, so it is never as
+    /// sharp as the visible image).
+    pub vein_quality: QualityParams,
     pub fusion: FusionModel,
 }
 
@@ -83,6 +87,10 @@ impl Default for EngineConfig {
             vein_side: vein::SIDE,
             vein_bank: vein::BANK,
             quality: QualityParams::default(),
+            vein_quality: QualityParams {
+                min_sharpness: 0.6,
+                ..QualityParams::default()
+            },
             fusion: FusionModel::default(),
         }
     }
@@ -134,7 +142,11 @@ impl Engine {
     pub fn extract(&self, capture: &Capture) -> Result<Template, ExtractError> {
         let rois = self.rois(capture)?;
         let code = |m: Modality, roi: &Plane| -> Result<ModalityCode, ExtractError> {
-            let occlusion = quality::assess(roi, &self.config.quality)
+            let params = match m {
+                Modality::Print => &self.config.quality,
+                Modality::Vein => &self.config.vein_quality,
+            };
+            let occlusion = quality::assess(roi, params)
                 .map_err(|issue| ExtractError::Quality { modality: m, issue })?;
             let (plane, coder) = match m {
                 Modality::Print => (normalize::print(roi), &self.print_coder),

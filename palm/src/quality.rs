@@ -7,8 +7,8 @@
 //! - no hand: almost no contrast at all;
 //! - blur: energy of the finest band (≈ 1.5 % of the ROI side, a crease's width) relative to
 //!   the next coarser band; defocus removes the former first;
-//! - occlusion (band-aid, tape, a sleeve): blocks whose fine texture is far below the palm's
-//!   typical texture; they are masked, and a capture that is mostly occluded is refused.
+//! - occlusion (band-aid, tape, a sleeve): blocks whose fine texture is far below the median
+//!   block's (so up to half the ROI can be told apart from open skin); they are masked, and a capture that is mostly occluded is refused.
 
 use crate::filters::Plane;
 
@@ -73,9 +73,9 @@ impl Default for QualityParams {
             min_median: 0.08,
             max_clipped: 0.25,
             min_contrast: 0.012,
-            min_sharpness: 0.12,
+            min_sharpness: 1.2,
             occlusion_texture: 0.25,
-            max_occluded: 0.40,
+            max_occluded: 0.35,
         }
     }
 }
@@ -120,23 +120,12 @@ pub fn assess(roi: &Plane, params: &QualityParams) -> Result<Occlusion, QualityI
         .map(|(a, b)| (a - b) * (a - b))
         .collect();
     let occlusion = occluded_blocks(&fine, roi.w, params.occlusion_texture);
-    let open = |v: &[f32]| -> f32 {
-        let mut s = 0.0;
-        let mut n = 0;
-        for (i, e) in v.iter().enumerate() {
-            if !occlusion.covers((i % roi.w) as f32, (i / roi.w) as f32, roi.w) {
-                s += e;
-                n += 1;
-            }
-        }
-        s / n.max(1) as f32
-    };
     if occlusion.fraction() > params.max_occluded {
         return Err(QualityIssue::Occluded {
             percent: occlusion.fraction() * 100.0,
         });
     }
-    let sharpness = (open(&fine) / open(&coarse).max(1e-12)).sqrt();
+    let sharpness = (fine.iter().sum::<f32>() / coarse.iter().sum::<f32>().max(1e-12)).sqrt();
     if sharpness < params.min_sharpness {
         return Err(QualityIssue::Blurred { sharpness });
     }
@@ -174,55 +163,58 @@ fn occluded_blocks(fine: &[f32], side: usize, ratio: f32) -> Occlusion {
             })
             .count()
     };
-    let blocks = (0..BLOCKS * BLOCKS)
+    let core: Vec<bool> = (0..BLOCKS * BLOCKS)
         .map(|b| {
             (strongly_weak[b] && neighbours(b, &weak) >= 1)
                 || (weak[b] && neighbours(b, &strongly_weak) >= 2)
         })
         .collect();
+    // Grow clusters (not isolated blocks) by one block: an occluder's edge is a strong step,
+    // not skin texture.
+    let blocks = (0..BLOCKS * BLOCKS)
+        .map(|b| {
+            core[b]
+                || (0..BLOCKS * BLOCKS)
+                    .any(|n| core[n] && neighbours(n, &core) >= 2 && adjacent(b, n))
+        })
+        .collect();
     Occlusion { blocks }
 }
 
-#[cfg(test)]
-pub(crate) mod tests {
-    use super::*;
+fn adjacent(a: usize, b: usize) -> bool {
+    let (ax, ay) = ((a % BLOCKS) as i32, (a / BLOCKS) as i32);
+    let (bx, by) = ((b % BLOCKS) as i32, (b / BLOCKS) as i32);
+    (ax - bx).abs() + (ay - by).abs() == 1
+}
 
-    /// A textured palm-like ROI: creases and fine wrinkles on a mid-gray skin.
-    pub(crate) fn textured(side: usize, seed: u32) -> Plane {
-        let mut p = Plane::filled(side, side, 0.5);
-        let mut state = seed.wrapping_mul(2_654_435_761).max(1);
-        let mut rnd = || {
-            state ^= state << 13;
-            state ^= state >> 17;
-            state ^= state << 5;
-            state as f32 / u32::MAX as f32
-        };
-        let lines: Vec<(f32, f32, f32)> = (0..40)
-            .map(|_| (rnd() * 3.14, rnd() * side as f32, rnd() * side as f32))
-            .collect();
-        for y in 0..side {
-            for x in 0..side {
-                let mut v = 0.55;
-                for &(a, px, py) in &lines {
-                    let d = (x as f32 - px) * a.sin() - (y as f32 - py) * a.cos();
-                    v -= 0.12 * (-(d * d) / 3.0).exp();
-                }
-                p.data[y * side + x] = v + 0.01 * ((x * 7 + y * 13) % 5) as f32;
-            }
-        }
-        p
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::synth::Identity;
+
+    /// Print ROIs of synthetic captures at the print working resolution.
+    fn captures(n: u64) -> Vec<Plane> {
+        (0..n)
+            .map(|id| {
+                let c = Identity::new(7, id).sample(0);
+                Plane::from_gray(c.print.as_ref().expect("print")).resize(64, 64)
+            })
+            .collect()
     }
 
     #[test]
-    fn good_capture_passes() {
-        let occ = assess(&textured(128, 3), &QualityParams::default()).unwrap();
-        assert!(occ.fraction() < 0.05, "{}", occ.fraction());
+    fn good_captures_pass_with_little_masked() {
+        for (i, roi) in captures(4).iter().enumerate() {
+            let occ = assess(roi, &QualityParams::default())
+                .unwrap_or_else(|e| panic!("capture {i}: {e}"));
+            assert!(occ.fraction() < 0.1, "capture {i}: {}", occ.fraction());
+        }
     }
 
     #[test]
     fn dark_bright_empty_blurred_and_occluded_are_refused_with_a_reason() {
         let p = QualityParams::default();
-        let good = textured(128, 5);
+        let good = captures(1).remove(0);
         let dark = good.map(|v| v * 0.1);
         assert!(matches!(
             assess(&dark, &p),
@@ -234,81 +226,45 @@ pub(crate) mod tests {
             Err(QualityIssue::TooBright { .. })
         ));
         assert_eq!(
-            assess(&Plane::filled(128, 128, 0.02), &p),
+            assess(&Plane::filled(64, 64, 0.02), &p),
             Err(QualityIssue::NoHand)
         );
         assert_eq!(
-            assess(&Plane::filled(128, 128, 0.6), &p),
+            assess(&Plane::filled(64, 64, 0.6), &p),
             Err(QualityIssue::NoHand)
         );
-        let blurred = good.gauss_blur(6.0);
-        assert!(
-            matches!(assess(&blurred, &p), Err(QualityIssue::Blurred { .. })),
-            "{:?}",
-            assess(&blurred, &p)
-        );
+        let blurred = good.gauss_blur(3.0);
+        let r = assess(&blurred, &p);
+        assert!(matches!(r, Err(QualityIssue::Blurred { .. })), "{r:?}");
         let mut covered = good.clone();
-        for y in 10..118 {
-            for x in 0..80 {
-                covered.data[y * 128 + x] = 0.8;
+        for y in 0..64 {
+            for x in 0..30 {
+                covered.data[y * 64 + x] = 0.8;
             }
         }
-        assert!(matches!(
-            assess(&covered, &p),
-            Err(QualityIssue::Occluded { .. })
-        ));
+        let r = assess(&covered, &p);
+        assert!(
+            matches!(r, Err(QualityIssue::Occluded { .. })),
+            "{:?}",
+            r.map(|o| o.fraction())
+        );
     }
 
     #[test]
     fn small_band_aid_is_masked_not_refused() {
-        let mut good = textured(128, 9);
-        for y in 40..72 {
-            for x in 30..100 {
-                good.data[y * 128 + x] = 0.75;
+        let mut roi = captures(1).remove(0);
+        for y in 20..36 {
+            for x in 14..50 {
+                roi.data[y * 64 + x] = 0.75;
             }
         }
-        let occ = assess(&good, &QualityParams::default()).unwrap();
-        assert!(occ.covers(60.0, 55.0, 128));
-        assert!(!occ.covers(60.0, 110.0, 128));
+        let occ = assess(&roi, &QualityParams::default()).unwrap();
+        assert!(occ.covers(32.0, 28.0, 64));
+        assert!(!occ.covers(32.0, 56.0, 64));
         assert!(
-            occ.fraction() > 0.08 && occ.fraction() < 0.3,
+            occ.fraction() > 0.05 && occ.fraction() < 0.3,
             "{}",
             occ.fraction()
         );
-    }
-}
-#[cfg(test)]
-mod dbg {
-    use super::*;
-    #[test]
-    fn dbg_sharp() {
-        let good = tests::textured(128, 5);
-        for s in [0.0f32, 1.0, 2.0, 3.0, 6.0] {
-            let b = if s > 0.0 {
-                good.gauss_blur(s)
-            } else {
-                good.clone()
-            };
-            let mut p = QualityParams::default();
-            p.min_sharpness = 0.0;
-            eprintln!("blur {s}: {:?}", assess(&b, &p).map(|o| o.fraction()));
-            let side = b.w as f32;
-            let fine_sigma = (0.008 * side).max(0.7);
-            let f2 = b.gauss_blur(fine_sigma * 2.0);
-            let f3 = f2.gauss_blur(fine_sigma * 4.0);
-            let fe: f32 = b
-                .data
-                .iter()
-                .zip(&f2.data)
-                .map(|(a, b)| (a - b) * (a - b))
-                .sum();
-            let ce: f32 = f2
-                .data
-                .iter()
-                .zip(&f3.data)
-                .map(|(a, b)| (a - b) * (a - b))
-                .sum();
-            eprintln!("  sharp {}", (fe / ce).sqrt());
-        }
     }
 }
