@@ -67,6 +67,9 @@ pub struct BenchReport {
     pub sizes: Vec<SizeResult>,
 }
 
+/// Largest gallery also searched exhaustively for the agreement check.
+const EXHAUSTIVE_MAX_N: usize = 20_000;
+
 /// Gallery entry: a real template (index into `real`) or a derivation of one.
 #[derive(Debug, Clone, Copy)]
 struct Entry {
@@ -197,7 +200,8 @@ pub fn run(config: &BenchConfig) -> anyhow::Result<BenchReport> {
                 identified += 1;
                 above += usize::from(h.score >= engine.config().fusion.threshold);
             }
-            if q < config.exhaustive_checks {
+            // Exhaustive search materialises every derived entry: affordable at small N only.
+            if q < config.exhaustive_checks && n <= EXHAUSTIVE_MAX_N {
                 checked += 1;
                 agree += usize::from(gallery.search_exhaustive(score) == hit);
             }
