@@ -32,8 +32,8 @@ pub enum SetupError {
     #[error("WebAuthn configuration (RP ID {rp_id:?}, origin {origin}): {source}")]
     Webauthn {
         rp_id: String,
-        origin: Url,
-        source: webauthn_rs::prelude::WebauthnError,
+        origin: Box<Url>,
+        source: Box<webauthn_rs::prelude::WebauthnError>,
     },
 }
 
@@ -54,8 +54,8 @@ impl AppState {
     ) -> Result<Self, SetupError> {
         let setup_error = |source| SetupError::Webauthn {
             rp_id: config.rp_id.clone(),
-            origin: config.origin.clone(),
-            source,
+            origin: Box::new(config.origin.clone()),
+            source: Box::new(source),
         };
         let timeout = std::time::Duration::try_from(config.challenge_ttl)
             .unwrap_or(std::time::Duration::from_secs(300));

@@ -78,7 +78,7 @@ pub async fn start(
                 .store
                 .passkeys_of(id)?
                 .into_iter()
-                .map(|p| p.credential_id.into())
+                .map(|p| p.credential_id)
                 .collect::<Vec<_>>();
             (id, account.display_name, false, Some(exclude))
         }
