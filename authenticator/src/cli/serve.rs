@@ -140,7 +140,7 @@ fn open_authenticator(dir: &Path, key_source: KeySource) -> anyhow::Result<Authe
         Ok(store) => Ok(Authenticator::new(store, presence, config)),
         Err(error @ StoreError::Integrity(_)) => {
             let reopen_dir = dir.to_path_buf();
-            let reopen = Box::new(move || Store::open_with(&reopen_dir, &key_source));
+            let reopen = Box::new(move || Store::open_for_reset_with(&reopen_dir, &key_source));
             Ok(Authenticator::disabled(
                 dir.to_path_buf(),
                 &error,

@@ -171,8 +171,8 @@ impl Authenticator {
     }
 
     /// A device whose state failed its integrity check: every command but getInfo and reset
-    /// answers `IntegrityFailure`. `reopen` must open a factory-fresh store in `dir` once
-    /// reset has moved the tampered state aside.
+    /// answers `IntegrityFailure`. On authenticatorReset, `reopen` (one of
+    /// `Store::open_for_reset*`) keeps the tampered file aside and opens a factory-fresh store.
     pub fn disabled(
         dir: std::path::PathBuf,
         error: &StoreError,
@@ -363,7 +363,7 @@ mod tests {
         let auth = Authenticator::disabled(
             dir.path().to_path_buf(),
             &error,
-            Box::new(move || Store::open(&reopen_dir, MasterKey::from_bytes(key))),
+            Box::new(move || Store::open_for_reset(&reopen_dir, MasterKey::from_bytes(key))),
             Box::new(AutoApprove),
             Config::default(),
         )

@@ -6,12 +6,9 @@
 //! out of the disabled (tampered) mode: the tampered state file is kept aside as evidence
 //! (`state.tampered`, never read back) and a factory-fresh state is started in its place.
 
-use std::path::Path;
-
 use super::status::{CtapError, CtapResult};
 use super::{storage_error, Authenticator, Device, Interaction};
 use crate::events::DeviceEvent;
-use crate::store::{STATE_FILE, TAMPERED_FILE};
 
 pub fn handle(auth: &mut Authenticator, _params: &[u8], io: &dyn Interaction) -> CtapResult {
     if auth.since_power_up() > auth.config.reset_window {
@@ -24,7 +21,8 @@ pub fn handle(auth: &mut Authenticator, _params: &[u8], io: &dyn Interaction) ->
     match &mut auth.device {
         Device::Ready(store) => store.reset().map_err(storage_error)?,
         Device::Disabled(disabled) => {
-            set_aside_tampered(&disabled.dir)?;
+            // `reopen` is `Store::open_for_reset*`: it keeps the unverifiable file aside as
+            // evidence and writes a factory-fresh state.
             let store = (disabled.reopen)().map_err(storage_error)?;
             tracing::warn!(dir = %disabled.dir.display(), "tampered device reset to factory state");
             auth.device = Device::Ready(store);
@@ -35,25 +33,6 @@ pub fn handle(auth: &mut Authenticator, _params: &[u8], io: &dyn Interaction) ->
     tracing::info!("authenticator reset");
     auth.events.emit(DeviceEvent::Reset);
     Ok(Vec::new())
-}
-
-/// Move the state that failed its integrity check to the store's `state.tampered`, so that
-/// `reopen` starts a fresh state whether it is a plain open or [`Store::open_for_reset`]
-/// (which then finds nothing left to move).
-///
-/// [`Store::open_for_reset`]: crate::store::Store::open_for_reset
-fn set_aside_tampered(dir: &Path) -> CtapResult<()> {
-    let path = dir.join(STATE_FILE);
-    if !path.exists() {
-        return Ok(());
-    }
-    let aside = dir.join(TAMPERED_FILE);
-    std::fs::rename(&path, &aside).map_err(|error| {
-        tracing::error!(%error, path = %path.display(), "cannot set the tampered state aside");
-        CtapError::Other
-    })?;
-    tracing::warn!(kept = %aside.display(), "tampered state kept aside as evidence");
-    Ok(())
 }
 
 #[cfg(test)]
