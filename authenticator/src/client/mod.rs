@@ -5,6 +5,21 @@
 //! parsing and signature checks, clientPIN (protocols 1 and 2, via the same
 //! [`crate::ctap::pin::protocol`] the authenticator uses), credentialManagement,
 //! authenticatorConfig, reset, selection and vendor commands. Errors carry the CTAP status.
+//!
+//! ```no_run
+//! use palmkey::client::{Client, GetAssertionRequest, MakeCredentialRequest, RelyingParty, User};
+//!
+//! let mut client = Client::connect_udp("127.0.0.1:8111".parse().unwrap())?;
+//! let cdh = [7u8; 32]; // SHA-256 of the client data
+//! let rp = RelyingParty::new("example.com");
+//! let made = client.make_credential(&MakeCredentialRequest::new(cdh, rp, User::new(*b"alice")))?;
+//! made.verify("example.com", &cdh)?; // packed self attestation
+//! let cred = made.credential();
+//! let req = GetAssertionRequest::new("example.com", cdh).allow([cred.credential_id.clone()]);
+//! let assertion = client.get_assertion(&req)?;
+//! assertion.verify(&cred.public_key, "example.com", &cdh)?;
+//! # Ok::<(), palmkey::client::ClientError>(())
+//! ```
 
 mod authdata;
 mod cbor;
