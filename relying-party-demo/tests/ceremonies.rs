@@ -285,3 +285,30 @@ async fn state_changing_requests_need_the_csrf_token() {
     let reply = stranger.post_json("/register/start", &json!({})).await;
     assert_eq!(reply.status, StatusCode::FORBIDDEN);
 }
+
+#[tokio::test]
+async fn a_credential_under_another_users_handle_is_rejected() {
+    let device = Device::new();
+    let other = Device::new();
+    let site = Site::new();
+    let mut browser = device.browser(ORIGIN);
+    assert_eq!(
+        site.tab().register(&mut browser, "Ada").await.status,
+        StatusCode::OK
+    );
+    let mut other_browser = other.browser(ORIGIN);
+    assert_eq!(
+        site.tab().register(&mut other_browser, "Eve").await.status,
+        StatusCode::OK
+    );
+    // Eve's valid assertion relabelled with Ada's user handle must not sign in as Ada.
+    let mut tab = site.tab();
+    let ada = tab.assertion(&mut browser).await.response.user_handle;
+    let mut tab = site.tab();
+    let mut eve = tab.assertion(&mut other_browser).await;
+    assert_ne!(eve.response.user_handle, ada);
+    eve.response.user_handle = ada;
+    let reply = tab.post_json("/login/finish", &eve).await;
+    assert_eq!(reply.status, StatusCode::UNAUTHORIZED, "{}", reply.body);
+    assert_eq!(reply.error(), "unknown credential");
+}

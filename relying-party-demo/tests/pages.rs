@@ -1,0 +1,55 @@
+//! The server-rendered pages and static assets (no authenticator needed).
+
+mod common;
+
+use axum::http::StatusCode;
+use common::Site;
+
+#[tokio::test]
+async fn pages_render_with_a_session_and_csrf_token() {
+    let site = Site::new();
+    let mut tab = site.tab();
+    for path in ["/", "/register", "/login"] {
+        let page = tab.get(path).await;
+        assert_eq!(page.status, StatusCode::OK, "{path}");
+        assert!(page.body.contains(r#"<meta name="csrf-token""#), "{path}");
+        assert!(page.body.contains("/static/webauthn.js"), "{path}");
+    }
+    // One session across the pages: the cookie was set once and kept.
+    assert!(tab.cookie.is_some());
+    let login = tab.get("/login").await;
+    assert!(login.headers.get("set-cookie").is_none(), "session reused");
+    assert!(login.body.contains(r#"autocomplete="username webauthn""#));
+
+    // Signed out, the account page sends you to sign in.
+    assert_eq!(tab.get("/account").await.location(), Some("/login"));
+}
+
+#[tokio::test]
+async fn static_assets_are_served_with_their_types() {
+    let site = Site::new();
+    let mut tab = site.tab();
+    let js = tab.get("/static/webauthn.js").await;
+    assert_eq!(js.status, StatusCode::OK);
+    assert!(js.headers["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/javascript"));
+    assert!(js.body.contains("navigator.credentials.create"));
+    let css = tab.get("/static/app.css").await;
+    assert!(css.headers["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/css"));
+}
+
+#[tokio::test]
+async fn a_form_post_with_a_bad_token_gets_an_error_page() {
+    let site = Site::new();
+    let mut tab = site.tab();
+    tab.get("/").await;
+    let reply = tab.post_form("/logout", "csrf=wrong").await;
+    assert_eq!(reply.status, StatusCode::FORBIDDEN);
+    assert!(reply.body.contains("<h1>Forbidden</h1>"), "{}", reply.body);
+    assert!(reply.body.contains("CSRF"));
+}
