@@ -195,12 +195,12 @@ impl Acquisition {
         };
         let print_light = Lighting {
             direction: unit([
-                clamped_normal(rng, 0.0, 0.35, -0.8, 0.8),
-                clamped_normal(rng, -0.15, 0.35, -0.8, 0.8),
+                clamped_normal(rng, 0.0, 0.2, -0.5, 0.5),
+                clamped_normal(rng, -0.1, 0.2, -0.5, 0.5),
                 1.0,
             ]),
             ambient: rng.gen_range(0.25..0.45),
-            specular: rng.gen_range(0.0..0.12),
+            specular: rng.gen_range(0.0..0.08),
             gradient: [rng.gen_range(-0.25..0.25), rng.gen_range(-0.25..0.25)],
             falloff: rng.gen_range(0.0..0.25),
             exposure: rng.gen_range(0.75..1.2),

@@ -169,7 +169,7 @@ fn palm_material(anatomy: &Anatomy, acq: &Acquisition, q: [f32; 2]) -> Material 
     let fine = t[TEXTURE] * acq.crease_visibility;
     let floor = ((crease + fine) / CREASE_REFERENCE).min(1.5);
     let mut h = relief - crease - fine;
-    let mut a = t[ALBEDO] * (1.0 - 0.36 * floor);
+    let mut a = t[ALBEDO] * (1.0 - 0.5 * floor);
     let absorption = 1.1 * t[SHALLOW] + 0.7 * t[DEEP];
     let mut r = 0.72
         * (1.0 + 0.08 * t[TISSUE])
@@ -282,7 +282,7 @@ pub fn hand_surface(
             let finger = Material {
                 height: -at.crease,
                 relief: 0.0,
-                albedo: anatomy.tone * (1.0 + grain) * (1.0 - 0.36 * floor),
+                albedo: anatomy.tone * (1.0 + grain) * (1.0 - 0.5 * floor),
                 nir: 0.72 * (1.0 + grain) * (1.0 - 0.07 * floor),
             };
             let skin = if at.palm > 0.0 {

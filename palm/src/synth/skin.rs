@@ -73,8 +73,8 @@ fn principal_lines<R: Rng>(rng: &mut R) -> Vec<Stroke> {
     };
 
     // Heart line: ulnar edge → index/middle gap, curving up at its radial end.
-    let h0 = [-2.15, -0.5 + jitter(rng, 0.15)];
-    let h3 = [rng.gen_range(0.2..0.95), rng.gen_range(-1.35..-0.8)];
+    let h0 = [-2.15, -0.5 + jitter(rng, 0.22)];
+    let h3 = [rng.gen_range(0.0..1.1), rng.gen_range(-1.4..-0.7)];
     let h1 = [h0[0] + rng.gen_range(0.7..1.2), h0[1] + jitter(rng, 0.12)];
     let h2 = [
         h3[0] - rng.gen_range(0.4..0.9),
@@ -97,14 +97,14 @@ fn principal_lines<R: Rng>(rng: &mut R) -> Vec<Stroke> {
     }
 
     // Head line and life line share (or nearly share) their radial start.
-    let start = [2.15, -0.3 + jitter(rng, 0.15)];
+    let start = [2.15, -0.3 + jitter(rng, 0.22)];
     let separated = rng.gen_bool(0.3);
     let head_start = if separated {
         [start[0], start[1] - rng.gen_range(0.1..0.25)]
     } else {
         start
     };
-    let slope = rng.gen_range(-0.1..0.6f32);
+    let slope = rng.gen_range(-0.2..0.75f32);
     let e3 = [rng.gen_range(-1.7..-0.7), 0.2 + slope + jitter(rng, 0.1)];
     let e1 = [
         head_start[0] - rng.gen_range(0.6..1.1),
@@ -116,7 +116,7 @@ fn principal_lines<R: Rng>(rng: &mut R) -> Vec<Stroke> {
     ];
     out.push(crease(&[head_start, e1, e2, e3], style(rng, 0.95), rng));
 
-    let bulge = rng.gen_range(0.2..0.75f32);
+    let bulge = rng.gen_range(0.1..0.9f32);
     let l1 = [
         start[0] - 0.8 - bulge * 0.6,
         start[1] + rng.gen_range(0.1..0.4),
