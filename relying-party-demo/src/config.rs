@@ -22,6 +22,8 @@ pub struct Config {
     pub challenge_ttl: Duration,
     /// How long a session lives without being renewed by a sign-in.
     pub session_ttl: Duration,
+    /// Ceremony requests (start + finish) one client address may make per minute.
+    pub ceremony_rate_limit: u32,
 }
 
 impl Default for Config {
@@ -35,6 +37,7 @@ impl Default for Config {
             data_dir: PathBuf::from("relying-party-data"),
             challenge_ttl: Duration::minutes(5),
             session_ttl: Duration::hours(12),
+            ceremony_rate_limit: 60,
         }
     }
 }

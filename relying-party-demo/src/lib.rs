@@ -12,6 +12,7 @@ pub mod clock;
 pub mod config;
 pub mod error;
 pub mod pages;
+pub mod ratelimit;
 pub mod routes;
 pub mod session;
 pub mod store;
@@ -44,6 +45,7 @@ pub struct AppState {
     pub webauthn: Arc<Webauthn>,
     pub store: Arc<dyn Store>,
     pub clock: Arc<dyn Clock>,
+    pub ceremony_limiter: Arc<ratelimit::RateLimiter>,
 }
 
 impl AppState {
@@ -65,7 +67,12 @@ impl AppState {
             .timeout(timeout)
             .build()
             .map_err(setup_error)?;
+        let ceremony_limiter = Arc::new(ratelimit::RateLimiter::new(
+            config.ceremony_rate_limit,
+            time::Duration::minutes(1),
+        ));
         Ok(AppState {
+            ceremony_limiter,
             config: Arc::new(config),
             webauthn: Arc::new(webauthn),
             store,

@@ -53,3 +53,22 @@ async fn a_form_post_with_a_bad_token_gets_an_error_page() {
     assert!(reply.body.contains("<h1>Forbidden</h1>"), "{}", reply.body);
     assert!(reply.body.contains("CSRF"));
 }
+
+#[tokio::test]
+async fn ceremonies_are_rate_limited() {
+    let site = Site::new();
+    let mut tab = site.tab();
+    tab.get("/login").await;
+    let limit = site.state.config.ceremony_rate_limit;
+    for _ in 0..limit {
+        let reply = tab.post_json("/login/start", &serde_json::json!({})).await;
+        assert_eq!(reply.status, StatusCode::OK);
+    }
+    let over = tab.post_json("/login/start", &serde_json::json!({})).await;
+    assert_eq!(over.status, StatusCode::TOO_MANY_REQUESTS);
+    // Pages are not limited, and the next minute is a new window.
+    assert_eq!(tab.get("/login").await.status, StatusCode::OK);
+    site.clock.advance(time::Duration::minutes(1));
+    let again = tab.post_json("/login/start", &serde_json::json!({})).await;
+    assert_eq!(again.status, StatusCode::OK);
+}

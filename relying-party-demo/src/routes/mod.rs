@@ -8,25 +8,33 @@ mod authentication;
 mod registration;
 
 use axum::http::HeaderMap;
+use axum::middleware;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::Router;
 use serde::Serialize;
 
 use crate::error::ApiError;
+use crate::ratelimit;
 use crate::session::{Session, CSRF_HEADER};
 use crate::store::{CeremonyKind, TakenCeremony};
 use crate::AppState;
 
 pub fn router(state: AppState) -> Router {
-    Router::new()
-        .route("/", get(account::home))
-        .route("/register", get(registration::page))
+    let ceremonies = Router::new()
         .route("/register/start", post(registration::start))
         .route("/register/finish", post(registration::finish))
-        .route("/login", get(authentication::page))
         .route("/login/start", post(authentication::start))
         .route("/login/finish", post(authentication::finish))
+        .route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            ratelimit::limit_ceremonies,
+        ));
+    Router::new()
+        .merge(ceremonies)
+        .route("/", get(account::home))
+        .route("/register", get(registration::page))
+        .route("/login", get(authentication::page))
         .route("/account", get(account::page))
         .route("/logout", post(account::logout))
         .route("/static/app.css", get(assets::css))
