@@ -6,7 +6,11 @@ mod bench;
 mod serve;
 
 #[derive(Debug, Parser)]
-#[command(name = "palmkey", version, about = "palmkey — palm-verified FIDO2 authenticator")]
+#[command(
+    name = "palmkey",
+    version,
+    about = "palmkey — palm-verified FIDO2 authenticator"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
