@@ -146,18 +146,25 @@ fn branches<R: Rng>(rng: &mut R, parents: &[Stroke]) -> Vec<Stroke> {
             let len = rng.gen_range(0.15..0.55);
             let bend = rng.gen_range(-0.3..0.3f32);
             let c = arc(p, dir, len, bend);
-            crease(
-                &c,
-                CreaseStyle {
-                    width: PRINCIPAL_WIDTH * rng.gen_range(0.45..0.75),
-                    depth: PRINCIPAL_DEPTH * rng.gen_range(0.3..0.65),
-                    wobble: 0.01,
-                    gap_chance: 0.2,
-                },
-                rng,
-            )
+            crease(&c, scaled_style(rng, 0.45..0.75, 0.3..0.65, 0.01, 0.2), rng)
         })
         .collect()
+}
+
+/// A minor crease's style: width and depth drawn as fractions of the principal lines'.
+fn scaled_style<R: Rng>(
+    rng: &mut R,
+    width: std::ops::Range<f32>,
+    depth: std::ops::Range<f32>,
+    wobble: f32,
+    gap_chance: f64,
+) -> CreaseStyle {
+    CreaseStyle {
+        width: PRINCIPAL_WIDTH * rng.gen_range(width),
+        depth: PRINCIPAL_DEPTH * rng.gen_range(depth),
+        wobble,
+        gap_chance,
+    }
 }
 
 /// Bézier control points of a gently bending arc from `p` in direction `dir`.
@@ -211,12 +218,7 @@ fn secondary_creases<R: Rng>(rng: &mut R) -> Vec<Stroke> {
             ];
             out.push(crease(
                 &c,
-                CreaseStyle {
-                    width: PRINCIPAL_WIDTH * rng.gen_range(0.45..0.7),
-                    depth: PRINCIPAL_DEPTH * rng.gen_range(0.25..0.55),
-                    wobble: 0.02,
-                    gap_chance: 0.5,
-                },
+                scaled_style(rng, 0.45..0.7, 0.25..0.55, 0.02, 0.5),
                 rng,
             ));
         }
@@ -230,12 +232,7 @@ fn secondary_creases<R: Rng>(rng: &mut R) -> Vec<Stroke> {
         let c = arc(start, dir, len, rng.gen_range(-0.25..0.25));
         out.push(crease(
             &c,
-            CreaseStyle {
-                width: PRINCIPAL_WIDTH * rng.gen_range(0.35..0.6),
-                depth: PRINCIPAL_DEPTH * rng.gen_range(0.25..0.6),
-                wobble: 0.012,
-                gap_chance: 0.2,
-            },
+            scaled_style(rng, 0.35..0.6, 0.25..0.6, 0.012, 0.2),
             rng,
         ));
     }
