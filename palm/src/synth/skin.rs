@@ -224,10 +224,10 @@ fn secondary_creases<R: Rng>(rng: &mut R) -> Vec<Stroke> {
         }
     }
     // Wrinkles: shorter, shallower creases following the local flexion direction.
-    for _ in 0..rng.gen_range(35..70) {
+    for _ in 0..rng.gen_range(30..60) {
         let p = [rng.gen_range(-1.8..1.8), rng.gen_range(-1.8..1.8)];
         let dir = crease_direction(rng, p);
-        let len = rng.gen_range(0.15..0.75);
+        let len = rng.gen_range(0.3..1.0);
         let start = [p[0] - 0.5 * len * dir.cos(), p[1] - 0.5 * len * dir.sin()];
         let c = arc(start, dir, len, rng.gen_range(-0.25..0.25));
         out.push(crease(
