@@ -422,9 +422,9 @@ mod tests {
 
     #[test]
     fn circular_code_hamming_is_angular_distance() {
-        for a in 0..ORIENTATIONS {
-            for b in 0..ORIENTATIONS {
-                let d = (CIRCULAR_CODE[a] ^ CIRCULAR_CODE[b]).count_ones() as usize;
+        for (a, ca) in CIRCULAR_CODE.iter().enumerate() {
+            for (b, cb) in CIRCULAR_CODE.iter().enumerate() {
+                let d = (ca ^ cb).count_ones() as usize;
                 let circ = (a as i32 - b as i32)
                     .rem_euclid(6)
                     .min((b as i32 - a as i32).rem_euclid(6));

@@ -266,3 +266,102 @@ pub struct Rois {
     pub print: Option<Plane>,
     pub vein: Option<Plane>,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::synth::Identity;
+
+    #[test]
+    fn same_palm_scores_above_different_palms() {
+        let engine = Engine::default();
+        let a = Identity::new(11, 0);
+        let b = Identity::new(11, 1);
+        let a0 = engine.extract(&a.sample(0)).unwrap();
+        let a1 = engine.extract(&a.sample(1)).unwrap();
+        let b0 = engine.extract(&b.sample(0)).unwrap();
+        let same = engine.compare(&a0, &a1);
+        let diff = engine.compare(&a0, &b0);
+        assert!(
+            same.print.unwrap() > diff.print.unwrap(),
+            "{same:?} {diff:?}"
+        );
+        assert!(same.vein.unwrap() > diff.vein.unwrap(), "{same:?} {diff:?}");
+        assert!(same.fused > diff.fused);
+        assert!(!engine.is_match(&diff));
+        let itself = engine.compare(&a0, &a0);
+        assert!(
+            itself.print.unwrap() > 0.95 && engine.is_match(&itself),
+            "{itself:?}"
+        );
+    }
+
+    #[test]
+    fn templates_survive_serialisation_with_identical_scores() {
+        let engine = Engine::default();
+        let p = Identity::new(12, 3);
+        let t0 = engine.extract(&p.sample(0)).unwrap();
+        let t1 = engine.extract(&p.sample(1)).unwrap();
+        let bytes = t1.to_bytes();
+        assert!(bytes.len() < 6 * 1024, "{} bytes", bytes.len());
+        let back = Template::from_bytes(&bytes).unwrap();
+        assert_eq!(engine.compare(&t0, &t1), engine.compare(&t0, &back));
+    }
+
+    #[test]
+    fn failures_to_acquire_carry_a_reason() {
+        let engine = Engine::default();
+        let dark = image::GrayImage::from_pixel(128, 128, image::Luma([5]));
+        let err = engine
+            .extract(&Capture {
+                print: Some(dark),
+                vein: None,
+            })
+            .unwrap_err();
+        assert!(
+            matches!(
+                err,
+                ExtractError::Quality {
+                    modality: Modality::Print,
+                    ..
+                }
+            ),
+            "{err}"
+        );
+        let err = engine
+            .extract(&Capture {
+                print: None,
+                vein: None,
+            })
+            .unwrap_err();
+        assert_eq!(err, ExtractError::NoImage);
+    }
+
+    #[test]
+    fn full_hand_mode_reports_missing_fingers() {
+        let engine = Engine::new(EngineConfig {
+            full_hand: true,
+            ..EngineConfig::default()
+        });
+        let blob = image::GrayImage::from_fn(200, 200, |x, y| {
+            let d = (x as f32 - 100.0).hypot(y as f32 - 100.0);
+            image::Luma([if d < 60.0 { 200 } else { 20 }])
+        });
+        let err = engine
+            .extract(&Capture {
+                print: Some(blob),
+                vein: None,
+            })
+            .unwrap_err();
+        assert!(
+            matches!(
+                err,
+                ExtractError::Roi {
+                    error: RoiError::FingersNotFound,
+                    ..
+                }
+            ),
+            "{err}"
+        );
+    }
+}

@@ -97,8 +97,7 @@ pub fn compare_joint(
     coarse.select_nth_unstable_by(keep - 1, |x, y| x.0.total_cmp(&y.0));
     // Fine stage: around each candidate, a step-2 then a step-1 search on every other row.
     let reference_bits = REFERENCE_BITS * pairs.len() as f32;
-    let joint = |f: usize, dx: i32, dy: i32, rows: &mut dyn Iterator<Item = usize>| -> BitCount {
-        let rows: Vec<usize> = rows.collect();
+    let joint = |f: usize, dx: i32, dy: i32, step: usize| -> BitCount {
         let mut c = BitCount::default();
         for (p, r) in pairs {
             let x = count_at(
@@ -106,7 +105,7 @@ pub fn compare_joint(
                 &r.frames()[f].map,
                 dx,
                 dy,
-                rows.iter().copied(),
+                (0..GRID).step_by(step),
             );
             c.differing += x.differing;
             c.compared += x.compared;
@@ -124,7 +123,7 @@ pub fn compare_joint(
                     if x.abs() >= GRID as i32 || y.abs() >= GRID as i32 {
                         continue;
                     }
-                    let c = joint(f, x, y, &mut (0..GRID).step_by(2));
+                    let c = joint(f, x, y, 2);
                     if c.compared == 0 {
                         continue;
                     }

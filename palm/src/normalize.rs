@@ -80,6 +80,6 @@ mod tests {
             aa += x * x;
             bb += y * y;
         }
-        assert!(dot / (aa * bb as f32).sqrt() > 0.97);
+        assert!(dot / (aa * bb).sqrt() > 0.97);
     }
 }

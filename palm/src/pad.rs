@@ -200,3 +200,64 @@ fn band_correlation(vis: &Plane, nir: &Plane, fine: f32, coarse: f32) -> f32 {
     }
     best
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::synth::{mismatched_pair, Identity};
+
+    #[test]
+    fn photo_attacks_are_rejected() {
+        for id in 0..4 {
+            let photo = Identity::new(21, id).photo_attack(0);
+            let d = assess(&photo);
+            assert_eq!(
+                d.verdict,
+                PadVerdict::PhotoAttack,
+                "palm {id}: {:?}",
+                d.scores
+            );
+        }
+    }
+
+    #[test]
+    fn a_blank_nir_image_has_no_vessels() {
+        let c = Identity::new(21, 5).sample(0);
+        let flat = image::GrayImage::from_pixel(128, 128, image::Luma([180]));
+        let d = assess(&Capture {
+            print: c.print,
+            vein: Some(flat),
+        });
+        assert_eq!(d.verdict, PadVerdict::PhotoAttack, "{:?}", d.scores);
+    }
+
+    #[test]
+    fn cues_order_bona_fide_above_attacks() {
+        // Averages over a few captures: bona fide pairs share creases across the bands more than
+        // mismatched pairs, and show more unexplained vessel contrast than photos.
+        let people: Vec<Identity> = (0..6).map(|id| Identity::new(22, id)).collect();
+        let mean = |v: Vec<f32>| v.iter().sum::<f32>() / v.len() as f32;
+        let bona: Vec<PadScores> = people.iter().map(|p| assess(&p.sample(0)).scores).collect();
+        let mism: Vec<PadScores> = (0..6)
+            .map(|i| assess(&mismatched_pair(&people[i], &people[(i + 1) % 6], 0)).scores)
+            .collect();
+        let photo: Vec<PadScores> = people
+            .iter()
+            .map(|p| assess(&p.photo_attack(1)).scores)
+            .collect();
+        let cross = |s: &[PadScores]| mean(s.iter().filter_map(|x| x.cross_spectral).collect());
+        let vessels = |s: &[PadScores]| mean(s.iter().filter_map(|x| x.vessels).collect());
+        assert!(
+            cross(&bona) > cross(&mism),
+            "{} {}",
+            cross(&bona),
+            cross(&mism)
+        );
+        assert!(
+            vessels(&bona) > vessels(&photo),
+            "{} {}",
+            vessels(&bona),
+            vessels(&photo)
+        );
+    }
+}
