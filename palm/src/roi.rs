@@ -111,8 +111,9 @@ pub fn locate_palm(img: &Plane) -> Result<PalmFrame, RoiError> {
         nx = -nx;
         ny = -ny;
     }
-    let side = 1.1 * d;
-    let offset = 0.15 * d + side / 2.0;
+    // PolyU-style ROI: side ≈ 1.03 × the valley distance, centre ≈ 0.8 × it below the line.
+    let side = 1.03 * d;
+    let offset = 0.8 * d;
     let frame = PalmFrame {
         cx: (mx + nx * offset) * scale,
         cy: (my + ny * offset) * scale,
