@@ -18,6 +18,7 @@ fn synth_then_eval_meets_accuracy_bounds() {
         samples: SAMPLES,
         seed: 20_240,
         attacks: true,
+        full_hand: false,
         config: SynthConfig::default(),
     };
     write_dataset(dir.path(), &spec).unwrap();
