@@ -7,12 +7,10 @@
 
 pub mod capture;
 pub mod cli;
-pub mod dataset;
-pub mod synth;
-pub mod eval;
-pub mod search;
 pub mod code;
+pub mod dataset;
 pub mod engine;
+pub mod eval;
 pub mod filters;
 pub mod fusion;
 pub mod matcher;
@@ -21,5 +19,7 @@ pub mod pad;
 pub mod print;
 pub mod quality;
 pub mod roi;
+pub mod search;
+pub mod synth;
 pub mod template;
 pub mod vein;
