@@ -125,8 +125,14 @@ impl VerificationReport {
                     .collect();
                 subject_bootstrap(&misses, CONFIDENCE, BOOTSTRAP_REPLICATES)
             });
-        let genuine_mean =
-            genuine.iter().map(|g| f64::from(g.score)).sum::<f64>() / genuine.len().max(1) as f64;
+        // Pairs the engine could not compare score −∞ (a non-match); they are counted in the
+        // rates but left out of the mean, which would otherwise be −∞.
+        let finite: Vec<f64> = genuine
+            .iter()
+            .map(|g| f64::from(g.score))
+            .filter(|s| s.is_finite())
+            .collect();
+        let genuine_mean = finite.iter().sum::<f64>() / finite.len().max(1) as f64;
         Self {
             modality: modality.to_string(),
             samples,
