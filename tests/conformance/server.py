@@ -19,7 +19,13 @@ def free_udp_port() -> int:
 class PalmkeyServer:
     """One `palmkey serve` process on a fresh (or given) state folder."""
 
-    def __init__(self, binary: str, state: str | None = None, ready_timeout: float = 30.0):
+    def __init__(
+        self,
+        binary: str,
+        state: str | None = None,
+        ready_timeout: float = 30.0,
+        extra_args: tuple[str, ...] = (),
+    ):
         self._tmp = None
         if state is None:
             self._tmp = tempfile.TemporaryDirectory(prefix="palmkey-conf-")
@@ -28,7 +34,7 @@ class PalmkeyServer:
         self.host = "127.0.0.1"
         self.port = free_udp_port()
         self.proc = subprocess.Popen(
-            [binary, "serve", "--state", state, "--udp", f"{self.host}:{self.port}"],
+            [binary, "serve", "--state", state, "--udp", f"{self.host}:{self.port}", *extra_args],
             stdout=subprocess.PIPE,
             stderr=None,  # inherit: the server's logs show up in pytest's captured output
             text=True,

@@ -15,7 +15,9 @@ use anyhow::Context;
 use palmkey::ctap::{self, user::AutoApprove, Authenticator};
 use palmkey::events::{EventConfig, EventSink};
 use palmkey::hid::{self, SharedApp, UdpTransport, UhidTransport};
+use palmkey::store::state::BatchAttestation;
 use palmkey::store::{KeySource, Store, StoreError};
+use zeroize::Zeroizing;
 
 #[derive(Debug, clap::Args)]
 pub struct ServeArgs {
@@ -43,6 +45,13 @@ pub struct ServeArgs {
     /// Master key file (0600) instead of the OS keyring, for headless machines.
     #[arg(long)]
     pub key_file: Option<PathBuf>,
+    /// Per-device batch attestation key (PKCS#8 DER, P-256), sealed into the state; without
+    /// it the device uses self attestation.
+    #[arg(long, requires = "attestation_cert")]
+    pub attestation_key: Option<PathBuf>,
+    /// The batch attestation certificate (DER X.509) for --attestation-key.
+    #[arg(long, requires = "attestation_key")]
+    pub attestation_cert: Option<PathBuf>,
 }
 
 /// Set by SIGINT/SIGTERM; every transport loop polls it at least every 100 ms.
@@ -91,7 +100,11 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
         .key_file
         .clone()
         .map_or(KeySource::Auto, KeySource::File);
-    let authenticator = open_authenticator(&args.state, key_source)?.with_events(events);
+    let batch = match (&args.attestation_key, &args.attestation_cert) {
+        (Some(key), Some(cert)) => Some(read_batch_attestation(key, cert)?),
+        _ => None,
+    };
+    let authenticator = open_authenticator(&args.state, key_source, batch)?.with_events(events);
     let app: SharedApp = Arc::new(Mutex::new(authenticator));
     let config = hid::Config::default();
 
@@ -133,11 +146,24 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
 
 /// The CTAP core over the state in `dir`. A state that fails its integrity check does not
 /// stop the process: the device comes up disabled (getInfo and reset only), per DESIGN.md.
-fn open_authenticator(dir: &Path, key_source: KeySource) -> anyhow::Result<Authenticator> {
+/// A provisioned batch attestation is (re)sealed into the state at every start, so it also
+/// comes back after a factory reset and a restart.
+fn open_authenticator(
+    dir: &Path,
+    key_source: KeySource,
+    batch: Option<BatchAttestation>,
+) -> anyhow::Result<Authenticator> {
     let presence = Box::new(AutoApprove);
     let config = ctap::Config::default();
     match Store::open_with(dir, &key_source) {
-        Ok(store) => Ok(Authenticator::new(store, presence, config)),
+        Ok(mut store) => {
+            if let Some(batch) = batch {
+                store
+                    .update(|state| state.device.attestation = Some(batch))
+                    .context("storing the batch attestation")?;
+            }
+            Ok(Authenticator::new(store, presence, config))
+        }
         Err(error @ StoreError::Integrity(_)) => {
             let reopen_dir = dir.to_path_buf();
             let reopen = Box::new(move || Store::open_for_reset_with(&reopen_dir, &key_source));
@@ -153,4 +179,11 @@ fn open_authenticator(dir: &Path, key_source: KeySource) -> anyhow::Result<Authe
             Err(error).with_context(|| format!("cannot open the state in {}", dir.display()))
         }
     }
+}
+
+fn read_batch_attestation(key: &Path, cert: &Path) -> anyhow::Result<BatchAttestation> {
+    let key_der =
+        Zeroizing::new(std::fs::read(key).with_context(|| format!("reading {}", key.display()))?);
+    let cert_der = std::fs::read(cert).with_context(|| format!("reading {}", cert.display()))?;
+    Ok(ctap::attestation::provision_batch(&key_der, cert_der)?)
 }

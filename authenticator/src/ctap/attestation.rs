@@ -6,7 +6,9 @@ use super::cbor::{self, MapBuilder, Value};
 use super::cose::CoseAlgorithm;
 use super::credential::CredentialKey;
 use super::status::CtapResult;
-use crate::store::state::BatchAttestation;
+use crate::store::state::{BatchAttestation, SecretKey};
+use p256::elliptic_curve::sec1::ToEncodedPoint;
+use p256::pkcs8::DecodePrivateKey;
 
 /// The attestation statement format identifier.
 pub const FORMAT: &str = "packed";
@@ -36,6 +38,41 @@ pub fn packed(
                 )
                 .build()
         }
+    })
+}
+
+/// Why a batch attestation could not be provisioned.
+#[derive(Debug, thiserror::Error)]
+pub enum ProvisionError {
+    #[error("the attestation key is not a PKCS#8 DER P-256 private key: {0}")]
+    Key(p256::pkcs8::Error),
+    #[error("the attestation certificate is not DER (it must start with a SEQUENCE)")]
+    NotDer,
+    #[error("the attestation certificate does not carry the attestation key's public key")]
+    KeyMismatch,
+}
+
+/// A per-device batch attestation from a PKCS#8 (DER) P-256 key and its DER certificate.
+/// The certificate must embed the key's uncompressed public point: a mismatched pair would
+/// make every attestation this device signs unverifiable, so it is refused up front.
+pub fn provision_batch(
+    key_pkcs8_der: &[u8],
+    certificate_der: Vec<u8>,
+) -> Result<BatchAttestation, ProvisionError> {
+    let key = p256::SecretKey::from_pkcs8_der(key_pkcs8_der).map_err(ProvisionError::Key)?;
+    if certificate_der.first() != Some(&0x30) {
+        return Err(ProvisionError::NotDer);
+    }
+    let point = key.public_key().to_encoded_point(false);
+    if !certificate_der
+        .windows(point.len())
+        .any(|window| window == point.as_bytes())
+    {
+        return Err(ProvisionError::KeyMismatch);
+    }
+    Ok(BatchAttestation {
+        private_key: SecretKey(key.to_bytes().into()),
+        certificate_der,
     })
 }
 
@@ -79,5 +116,32 @@ mod tests {
             .required("x5c", cbor::as_array)
             .unwrap();
         assert_eq!(x5c, &[cbor::bytes(vec![0x30, 0x00])]);
+    }
+
+    #[test]
+    fn provisioning_checks_key_and_certificate_belong_together() {
+        use p256::pkcs8::EncodePrivateKey;
+        let key = p256::SecretKey::random(&mut OsRng);
+        let der = key.to_pkcs8_der().unwrap();
+        let point = key.public_key().to_encoded_point(false);
+        // A stand-in certificate: a DER SEQUENCE that embeds the public point.
+        let mut cert = vec![0x30, 0x41];
+        cert.extend_from_slice(point.as_bytes());
+        let batch = provision_batch(der.as_bytes(), cert.clone()).unwrap();
+        assert_eq!(&batch.private_key.0[..], &key.to_bytes()[..]);
+
+        let other = p256::SecretKey::random(&mut OsRng).to_pkcs8_der().unwrap();
+        assert!(matches!(
+            provision_batch(other.as_bytes(), cert.clone()),
+            Err(ProvisionError::KeyMismatch)
+        ));
+        assert!(matches!(
+            provision_batch(der.as_bytes(), cert[1..].to_vec()),
+            Err(ProvisionError::NotDer)
+        ));
+        assert!(matches!(
+            provision_batch(b"not a key", cert),
+            Err(ProvisionError::Key(_))
+        ));
     }
 }
