@@ -27,7 +27,7 @@ if [ -z "${PALMKEY_BIN:-}" ]; then
   else
     (cd "$repo" && cargo build --locked -p palmkey --bin palmkey)
   fi
-  PALMKEY_BIN="$repo/target/$profile/palmkey"
+  PALMKEY_BIN="${CARGO_TARGET_DIR:-$repo/target}/$profile/palmkey"
 fi
 export PALMKEY_BIN
 
