@@ -29,23 +29,11 @@ mod key {
 /// The authenticatorConfig command byte, part of the authenticated message.
 const COMMAND: u8 = 0x0d;
 
-/// authenticatorConfig subcommands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SubCommand {
-    ToggleAlwaysUv = 0x02,
-    SetMinPinLength = 0x03,
-}
-
-impl TryFrom<u8> for SubCommand {
-    type Error = CtapError;
-
-    /// enableEnterpriseAttestation (0x01) and vendorPrototype (0xff) are unsupported.
-    fn try_from(n: u8) -> Result<Self, CtapError> {
-        match n {
-            0x02 => Ok(SubCommand::ToggleAlwaysUv),
-            0x03 => Ok(SubCommand::SetMinPinLength),
-            _ => Err(CtapError::InvalidSubcommand),
-        }
+subcommand_enum! {
+    /// authenticatorConfig subcommands.
+    pub enum SubCommand {
+        ToggleAlwaysUv = 0x02,
+        SetMinPinLength = 0x03,
     }
 }
 

@@ -45,32 +45,16 @@ mod out {
     pub const CRED_PROTECT: u8 = 0x0A;
 }
 
-/// credentialManagement subcommands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SubCommand {
-    GetCredsMetadata = 0x01,
-    EnumerateRpsBegin = 0x02,
-    EnumerateRpsGetNextRp = 0x03,
-    EnumerateCredentialsBegin = 0x04,
-    EnumerateCredentialsGetNextCredential = 0x05,
-    DeleteCredential = 0x06,
-    UpdateUserInformation = 0x07,
-}
-
-impl TryFrom<u8> for SubCommand {
-    type Error = CtapError;
-
-    fn try_from(n: u8) -> Result<Self, CtapError> {
-        Ok(match n {
-            0x01 => SubCommand::GetCredsMetadata,
-            0x02 => SubCommand::EnumerateRpsBegin,
-            0x03 => SubCommand::EnumerateRpsGetNextRp,
-            0x04 => SubCommand::EnumerateCredentialsBegin,
-            0x05 => SubCommand::EnumerateCredentialsGetNextCredential,
-            0x06 => SubCommand::DeleteCredential,
-            0x07 => SubCommand::UpdateUserInformation,
-            _ => return Err(CtapError::InvalidSubcommand),
-        })
+subcommand_enum! {
+    /// credentialManagement subcommands.
+    pub enum SubCommand {
+        GetCredsMetadata = 0x01,
+        EnumerateRpsBegin = 0x02,
+        EnumerateRpsGetNextRp = 0x03,
+        EnumerateCredentialsBegin = 0x04,
+        EnumerateCredentialsGetNextCredential = 0x05,
+        DeleteCredential = 0x06,
+        UpdateUserInformation = 0x07,
     }
 }
 

@@ -12,6 +12,29 @@
 //! A device whose state fails its integrity check runs [`Authenticator::disabled`]: getInfo
 //! and reset only.
 
+/// A subcommand byte enum (clientPIN, credentialManagement, authenticatorConfig): the variants
+/// with their wire values, and `TryFrom<u8>` answering `InvalidSubcommand` for any other byte.
+macro_rules! subcommand_enum {
+    ($(#[$outer:meta])* $vis:vis enum $name:ident { $($(#[$meta:meta])* $variant:ident = $value:literal,)+ }) => {
+        $(#[$outer])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+        $vis enum $name {
+            $($(#[$meta])* $variant = $value,)+
+        }
+
+        impl TryFrom<u8> for $name {
+            type Error = $crate::ctap::CtapError;
+
+            fn try_from(n: u8) -> Result<Self, Self::Error> {
+                match n {
+                    $($value => Ok($name::$variant),)+
+                    _ => Err($crate::ctap::CtapError::InvalidSubcommand),
+                }
+            }
+        }
+    };
+}
+
 pub mod attestation;
 pub mod auth_data;
 pub mod cbor;

@@ -37,34 +37,17 @@ mod out {
     pub const UV_RETRIES: u8 = 0x05;
 }
 
-/// clientPIN subcommands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SubCommand {
-    GetPinRetries = 0x01,
-    GetKeyAgreement = 0x02,
-    SetPin = 0x03,
-    ChangePin = 0x04,
-    GetPinToken = 0x05,
-    GetPinUvAuthTokenUsingUvWithPermissions = 0x06,
-    GetUvRetries = 0x07,
-    GetPinUvAuthTokenUsingPinWithPermissions = 0x09,
-}
-
-impl TryFrom<u8> for SubCommand {
-    type Error = CtapError;
-
-    fn try_from(n: u8) -> Result<Self, CtapError> {
-        Ok(match n {
-            0x01 => SubCommand::GetPinRetries,
-            0x02 => SubCommand::GetKeyAgreement,
-            0x03 => SubCommand::SetPin,
-            0x04 => SubCommand::ChangePin,
-            0x05 => SubCommand::GetPinToken,
-            0x06 => SubCommand::GetPinUvAuthTokenUsingUvWithPermissions,
-            0x07 => SubCommand::GetUvRetries,
-            0x09 => SubCommand::GetPinUvAuthTokenUsingPinWithPermissions,
-            _ => return Err(CtapError::InvalidSubcommand),
-        })
+subcommand_enum! {
+    /// clientPIN subcommands.
+    pub enum SubCommand {
+        GetPinRetries = 0x01,
+        GetKeyAgreement = 0x02,
+        SetPin = 0x03,
+        ChangePin = 0x04,
+        GetPinToken = 0x05,
+        GetPinUvAuthTokenUsingUvWithPermissions = 0x06,
+        GetUvRetries = 0x07,
+        GetPinUvAuthTokenUsingPinWithPermissions = 0x09,
     }
 }
 
