@@ -118,6 +118,10 @@ pub enum ClientError {
     /// A signature or attestation from the authenticator does not verify.
     #[error("verification failed: {0}")]
     Verification(&'static str),
+    /// A bio enrollment could not complete (the palm is already enrolled, or no usable
+    /// sample came after repeated attempts); the enrollment was cancelled.
+    #[error("enrollment failed: {0}")]
+    Enrollment(super::bio_enrollment::SampleStatus),
 }
 
 impl ClientError {

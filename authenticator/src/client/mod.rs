@@ -22,6 +22,7 @@
 //! ```
 
 mod authdata;
+mod bio_enrollment;
 mod cbor;
 mod config;
 mod cred_mgmt;
@@ -38,6 +39,10 @@ pub use crate::ctap::pin::client_pin::SubCommand as PinSubcommand;
 pub use crate::ctap::pin::Permission;
 pub use authdata::{
     verify_es256, AttestedCredential, AuthDataExtensions, AuthenticatorData, CoseKeyBytes, Flags,
+};
+pub use bio_enrollment::{
+    BioCommand, BioEnrollment, BioSubcommand, EnrollStart, SampleFeedback, SampleStatus,
+    SensorInfo, TemplateInfo, MAX_CONSECUTIVE_BAD_SAMPLES, MODALITY_FINGERPRINT,
 };
 pub use config::ConfigCommand;
 pub use cred_mgmt::{CredMgmtSubcommand, CredentialEntry, CredsMetadata, RpEntry};

@@ -46,6 +46,15 @@ impl PinUvAuthToken {
             param: self.protocol.authenticate(&self.token, message),
         }
     }
+
+    /// A token with known bytes, for checking request layouts in unit tests.
+    #[cfg(test)]
+    pub(crate) fn for_tests(protocol: PinProtocol, token: Vec<u8>) -> Self {
+        PinUvAuthToken {
+            protocol,
+            token: Zeroizing::new(token),
+        }
+    }
 }
 
 /// SHA-256 of the PIN, first 16 bytes: what CTAP sends as pinHash.
