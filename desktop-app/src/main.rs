@@ -1,0 +1,3 @@
+fn main() {
+    palmkey_desktop::run();
+}
