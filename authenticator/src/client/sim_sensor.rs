@@ -1,49 +1,10 @@
 //! Host side of the simulated sensor's vendor commands (DESIGN.md contract, `--sensor sim`):
 //! 0x51 puts a simulated hand on the sensor, 0x52 power-cycles the simulated device.
 
-use ciborium::Value;
-
 use super::error::{ClientError, Result};
 use super::{Client, CtapTransport};
-use crate::ctap::cbor::MapBuilder;
-
-/// CTAPHID vendor command: simulated sensor control.
-pub const SENSOR_CONTROL: u8 = 0x51;
-/// CTAPHID vendor command: simulated power cycle.
-pub const POWER_CYCLE: u8 = 0x52;
-
-/// What the simulated sensor sees at its next captures.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum SimulatedHand {
-    /// That synthetic person holds out their palm; every capture is a fresh natural sample.
-    Synthetic { identity: u64 },
-    /// The images of one sample of the `--sim-dataset` folder.
-    Dataset { identity: String, sample: String },
-    /// A printed photo of that synthetic palm (a presentation attack).
-    PhotoAttack { identity: u64 },
-    /// No hand on the sensor.
-    None,
-}
-
-impl SimulatedHand {
-    /// The vendor command payload: a CBOR map with text keys.
-    pub fn to_cbor(&self) -> Vec<u8> {
-        let map = match self {
-            SimulatedHand::Synthetic { identity } => MapBuilder::new()
-                .insert("mode", "synthetic")
-                .insert("identity", *identity),
-            SimulatedHand::Dataset { identity, sample } => MapBuilder::new()
-                .insert("mode", "dataset")
-                .insert("identity", Value::Text(identity.clone()))
-                .insert("sample", Value::Text(sample.clone())),
-            SimulatedHand::PhotoAttack { identity } => MapBuilder::new()
-                .insert("mode", "photo-attack")
-                .insert("identity", *identity),
-            SimulatedHand::None => MapBuilder::new().insert("mode", "none"),
-        };
-        map.encode()
-    }
-}
+/// The hand types and command codes are the device's own, so host and device cannot drift.
+pub use crate::sensor::sim::{SimulatedHand, POWER_CYCLE, SENSOR_CONTROL};
 
 impl<T: CtapTransport> Client<T> {
     /// Put a simulated hand on the sensor (the device answers with an empty echo).
@@ -72,6 +33,7 @@ fn expect_empty(echo: Vec<u8>) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use ciborium::Value;
 
     fn decoded(hand: &SimulatedHand) -> Value {
         ciborium::from_reader(&hand.to_cbor()[..]).unwrap()

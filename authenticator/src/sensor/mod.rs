@@ -4,6 +4,8 @@
 //! CTAP core never sees images: palm UV and bio enrollment ask a [`PalmSensor`] for a capture,
 //! hand it to the engine, and drop it. Raw images are never persisted or logged.
 
+pub mod sim;
+
 use crate::ctap::user::Interaction;
 use crate::palm::capture::Capture;
 
