@@ -10,11 +10,13 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread;
+use std::time::Duration;
 
 use anyhow::Context;
 use palmkey::ctap::{self, user::AutoApprove, Authenticator};
 use palmkey::events::{EventConfig, EventSink};
-use palmkey::hid::{self, SharedApp, UdpTransport, UhidTransport};
+use palmkey::hid::{self, CtapApp, SharedApp, UdpTransport, UhidTransport};
+use palmkey::sensor::sim::{self, SimConfig, SimControl};
 use palmkey::store::state::BatchAttestation;
 use palmkey::store::{KeySource, Store, StoreError};
 use zeroize::Zeroizing;
@@ -30,12 +32,20 @@ pub struct ServeArgs {
     /// Also expose a Linux virtual USB HID device through /dev/uhid.
     #[arg(long)]
     pub uhid: bool,
-    /// Sensor: `sim` is the simulated palm sensor controlled by vendor command 0x51.
-    #[arg(long)]
-    pub sensor: Option<String>,
-    /// Dataset folder for the simulated sensor's `dataset` mode.
-    #[arg(long)]
+    /// Palm sensor for built-in user verification and bio enrollment. `sim`: the simulated
+    /// sensor, controlled by CTAPHID vendor command 0x51 (see `palmkey::sensor::sim`).
+    #[arg(long, value_enum)]
+    pub sensor: Option<SensorKind>,
+    /// Dataset folder (palm dataset layout) for the simulated sensor's `dataset` mode.
+    #[arg(long, requires = "sensor")]
     pub sim_dataset: Option<PathBuf>,
+    /// Synthetic population of the simulated sensor: identity N is identity N of
+    /// `palmkey palm synth --seed S`.
+    #[arg(long, default_value_t = sim::DEFAULT_SEED, requires = "sensor")]
+    pub sim_seed: u64,
+    /// How long a simulated capture waits for a hand (mode `none`) before it times out.
+    #[arg(long, default_value_t = sim::DEFAULT_CAPTURE_TIMEOUT.as_millis() as u64, requires = "sensor")]
+    pub sim_capture_timeout_ms: u64,
     /// Append CloudEvents (one JSON per line) to this file.
     #[arg(long)]
     pub events: Option<PathBuf>,
@@ -52,6 +62,13 @@ pub struct ServeArgs {
     /// The batch attestation certificate (DER X.509) for --attestation-key.
     #[arg(long, requires = "attestation_key")]
     pub attestation_cert: Option<PathBuf>,
+}
+
+/// The palm sensors `serve` can drive.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum SensorKind {
+    /// The simulated sensor (vendor commands 0x51 sensor control, 0x52 power cycle).
+    Sim,
 }
 
 /// Set by SIGINT/SIGTERM; every transport loop polls it at least every 100 ms.
@@ -82,13 +99,17 @@ fn install_stop_handlers() -> anyhow::Result<()> {
 
 pub fn run(args: ServeArgs) -> anyhow::Result<()> {
     install_stop_handlers()?;
-    match args.sensor.as_deref() {
-        None => {}
-        Some("sim") => {
-            tracing::warn!("--sensor sim: the simulated palm sensor is not built in yet")
-        }
-        Some(other) => anyhow::bail!("unknown sensor {other:?} (supported: sim)"),
-    }
+    let sim_control = match args.sensor {
+        None => None,
+        Some(SensorKind::Sim) => Some(
+            SimControl::new(SimConfig {
+                seed: args.sim_seed,
+                capture_timeout: Duration::from_millis(args.sim_capture_timeout_ms),
+                dataset: args.sim_dataset.clone(),
+            })
+            .context("--sim-dataset")?,
+        ),
+    };
     // Built before the store so a bad --events/--webhook fails at start-up, and a tampered
     // state already has somewhere to report to.
     let events = EventSink::new(EventConfig {
@@ -105,7 +126,17 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
         _ => None,
     };
     let authenticator = open_authenticator(&args.state, key_source, batch)?.with_events(events);
-    let app: SharedApp = Arc::new(Mutex::new(authenticator));
+    let mut device = CtapApp::new(authenticator);
+    if let Some(control) = sim_control {
+        tracing::info!(
+            seed = control.config().seed,
+            capture_timeout_ms = args.sim_capture_timeout_ms,
+            dataset = ?control.dataset_root(),
+            "simulated palm sensor"
+        );
+        device = device.with_simulated_sensor(control);
+    }
+    let app: SharedApp = Arc::new(Mutex::new(device));
     let config = hid::Config::default();
 
     let udp = UdpTransport::bind(args.udp)?;
