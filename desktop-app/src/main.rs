@@ -1,3 +1,6 @@
-fn main() {
-    palmkey_desktop::run();
+// No console window on Windows release builds.
+#![cfg_attr(not(debug_assertions), windows_subsystem = "windows")]
+
+fn main() -> anyhow::Result<()> {
+    palmkey_desktop::run()
 }
