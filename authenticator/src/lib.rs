@@ -11,5 +11,6 @@ pub mod events;
 pub mod hid;
 pub mod sensor;
 pub mod store;
+pub mod uv;
 
 pub use palmkey_palm as palm;

@@ -63,13 +63,15 @@ pub struct VerifiedUser {
     pub template_id: crate::store::state::TemplateId,
 }
 
-/// A built-in user-verification method (the palm, later). It identifies *who* is present
+/// A built-in user-verification method (the palm). It identifies *who* is present
 /// (1:N), not just *that* an enrolled person is, so the CTAP core can bind credentials to
 /// their owner and hide other people's credentials.
 pub trait BuiltInUv: Send {
     /// True once someone is enrolled: getInfo then reports `uv: true` and requests may ask
     /// for the `uv` option.
-    fn is_enrolled(&self, state: &crate::store::State) -> bool;
+    fn is_enrolled(&self, state: &crate::store::State) -> bool {
+        state.enrollments.count > 0
+    }
 
     /// performBuiltInUv: capture and identify, counting failed attempts in the store's
     /// `uv_retries`. Errors: `UvInvalid` (no match), `UvBlocked`, `KeepaliveCancel`,
@@ -79,4 +81,58 @@ pub trait BuiltInUv: Send {
         store: &mut crate::store::Store,
         io: &dyn Interaction,
     ) -> Result<VerifiedUser, CtapError>;
+
+    /// The enrollment side of the method (authenticatorBioEnrollment), if it can enroll.
+    fn enroller(&mut self) -> Option<&mut dyn BioEnroller> {
+        None
+    }
+}
+
+/// What authenticatorBioEnrollment reports about the sensor (getFingerprintSensorInfo).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SensorInfo {
+    /// CTAP fingerprintKind: 1 = touch/placement, 2 = swipe.
+    pub kind: u8,
+    /// maxCaptureSamplesRequiredForEnroll.
+    pub samples_required: u8,
+    /// maxTemplateFriendlyName (bytes of UTF-8).
+    pub max_friendly_name: usize,
+}
+
+/// The outcome of one enrollment capture: lastEnrollSampleStatus and remainingSamples.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SampleReport {
+    /// CTAP lastEnrollSampleStatus (`0` = good; see `crate::uv::feedback`).
+    pub status: u8,
+    pub remaining: u8,
+    /// Set when this sample completed the enrollment (the person is now stored).
+    pub completed: bool,
+}
+
+/// Capturing and storing enrollments. Listing, renaming and removing are plain store
+/// operations ([`crate::store::Store::enrollments`]) done by the command itself.
+pub trait BioEnroller {
+    fn sensor_info(&self) -> SensorInfo;
+
+    /// enrollBegin: start a new enrollment (cancelling any other) and take its first sample.
+    /// `timeout` bounds the wait for the hand.
+    fn begin(
+        &mut self,
+        store: &mut crate::store::Store,
+        timeout: Option<std::time::Duration>,
+        io: &dyn Interaction,
+    ) -> Result<(crate::store::state::TemplateId, SampleReport), CtapError>;
+
+    /// enrollCaptureNextSample for the enrollment in progress (`InvalidParameter` if
+    /// `template_id` is not the one in progress).
+    fn capture_next(
+        &mut self,
+        store: &mut crate::store::Store,
+        template_id: &[u8],
+        timeout: Option<std::time::Duration>,
+        io: &dyn Interaction,
+    ) -> Result<SampleReport, CtapError>;
+
+    /// cancelCurrentEnrollment: `false` when nothing was in progress.
+    fn cancel(&mut self) -> bool;
 }

@@ -20,6 +20,8 @@ pub enum IntegrityError {
     Authentication,
     #[error("sealed contents do not decode")]
     Malformed,
+    #[error("the enrollment gallery is missing or does not belong to this state")]
+    EnrollmentsMismatch,
     #[error("state generation {found} is older than the rollback anchor {anchor} (rolled back)")]
     RolledBack { found: u64, anchor: u64 },
 }

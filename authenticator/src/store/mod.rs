@@ -33,6 +33,7 @@
 
 mod anchor;
 mod atomic;
+pub mod enrollments;
 pub mod error;
 pub mod master_key;
 mod sealed;
@@ -95,6 +96,8 @@ pub struct Store {
     /// SHA-256 of the plaintext last written, so an update that changes nothing skips the
     /// fsyncs (e.g. restoring retries that are already full).
     persisted_digest: Option<[u8; 32]>,
+    /// The enrolled people, kept out of `state` (see [`enrollments`]).
+    enrollments: enrollments::Enrollments,
     _lock: File,
 }
 
@@ -144,6 +147,7 @@ impl Store {
         if sealed.state.version != state::STATE_VERSION {
             return Err(IntegrityError::WrongStateVersion(sealed.state.version).into());
         }
+        let enrollments = enrollments::load(dir, &key, &sealed.state.enrollments)?;
         let store = Store {
             dir: dir.to_path_buf(),
             key,
@@ -153,6 +157,7 @@ impl Store {
             counter_next: sealed.counter_ceiling,
             counter_block: NonZeroU32::new(DEFAULT_COUNTER_BLOCK).expect("non-zero"),
             persisted_digest: Some(Sha256::digest(plaintext.as_slice()).into()),
+            enrollments,
             _lock: lock,
         };
         if anchored.is_some_and(|a| a.generation < generation) {
@@ -211,10 +216,12 @@ impl Store {
             counter_next: ceiling,
             counter_block: NonZeroU32::new(DEFAULT_COUNTER_BLOCK).expect("non-zero"),
             persisted_digest: None,
+            enrollments: Default::default(),
             key,
             _lock: lock,
         };
         store.persist(None, ceiling)?;
+        store.forget_enrollments()?;
         tracing::info!(dir = %dir.display(), "factory-fresh state created");
         Ok(store)
     }
@@ -252,6 +259,7 @@ impl Store {
         let fresh = State::fresh(&mut rand::rngs::OsRng);
         self.persist(Some(&fresh), self.counter_ceiling)?;
         self.state = fresh;
+        self.forget_enrollments()?;
         tracing::info!(dir = %self.dir.display(), "state reset to factory defaults");
         Ok(())
     }

@@ -5,7 +5,7 @@
 //! offset  size  field
 //! 0       4     magic "PLMK"
 //! 4       2     format version (big endian)
-//! 6       1     kind (1 = state, 2 = rollback anchor)
+//! 6       1     kind (1 = state, 2 = rollback anchor, 3 = enrollment gallery)
 //! 7       1     reserved, 0
 //! 8       8     generation (big endian), +1 on every write
 //! 16      12    nonce, fresh random per write
@@ -34,6 +34,8 @@ const TAG_LEN: usize = 16;
 pub(crate) enum Kind {
     State = 1,
     Anchor = 2,
+    /// The enrollment gallery (palm templates), see `enrollments.rs`.
+    Enrollments = 3,
 }
 
 /// Seal `plaintext` as a file of `kind` at `generation`.

@@ -19,6 +19,9 @@ impl std::fmt::Debug for SecretKey {
     }
 }
 
+/// Built-in UV (palm) attempts before UV is blocked (DESIGN.md: 5; the PIN unblocks).
+pub const MAX_UV_RETRIES: u8 = 5;
+
 /// Identifies one enrolled person (a CTAP bio-enrollment templateId).
 pub type TemplateId = Vec<u8>;
 
@@ -32,6 +35,23 @@ pub struct State {
     pub uv_retries: u8,
     /// Discoverable credentials. Non-discoverable ones live only in their wrapped credential ID.
     pub credentials: Vec<CredentialRecord>,
+    /// Which sealed enrollment gallery belongs to this state (the templates themselves live
+    /// outside the hot state, see [`super::enrollments`]).
+    #[serde(default)]
+    pub enrollments: EnrollmentsRef,
+}
+
+/// The state's pointer to its enrollment gallery file.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EnrollmentsRef {
+    /// Random per state lifetime (new after a reset): a gallery of another state, or from
+    /// before a reset, does not verify.
+    #[serde(with = "serde_bytes")]
+    pub epoch: [u8; 16],
+    /// The gallery file's revision (+1 per change; 0: nobody was ever enrolled).
+    pub revision: u64,
+    /// How many people are enrolled (answers "is anyone enrolled" without the gallery).
+    pub count: u32,
 }
 
 /// Keys created at first start (and again at reset).
@@ -117,8 +137,9 @@ impl State {
                 min_length_rp_ids: Vec::new(),
             },
             config: DeviceConfig::default(),
-            uv_retries: 5,
+            uv_retries: MAX_UV_RETRIES,
             credentials: Vec::new(),
+            enrollments: EnrollmentsRef::default(),
         }
     }
 }
