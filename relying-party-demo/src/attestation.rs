@@ -6,12 +6,18 @@ use uuid::Uuid;
 
 /// Authenticator-data flag bits (WebAuthn §6.1).
 const FLAG_UV: u8 = 0x04;
+const FLAG_BE: u8 = 0x08;
+const FLAG_BS: u8 = 0x10;
 const FLAG_AT: u8 = 0x40;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RegistrationFacts {
     pub aaguid: Uuid,
     pub user_verified: bool,
+    /// BE: the credential may be backed up (synced) by its provider.
+    pub backup_eligible: bool,
+    /// BS: it is backed up now.
+    pub backup_state: bool,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -41,9 +47,12 @@ pub fn registration_facts(
         return Err(AttestationError::TooShort);
     }
     let aaguid = Uuid::from_slice(&auth_data[37..53]).map_err(|_| AttestationError::TooShort)?;
+    let flags = auth_data[32];
     Ok(RegistrationFacts {
         aaguid,
-        user_verified: auth_data[32] & FLAG_UV != 0,
+        user_verified: flags & FLAG_UV != 0,
+        backup_eligible: flags & FLAG_BE != 0,
+        backup_state: flags & FLAG_BS != 0,
     })
 }
 
@@ -65,13 +74,15 @@ mod tests {
     #[test]
     fn reads_aaguid_and_uv() {
         let mut ad = vec![0u8; 32];
-        ad.push(FLAG_AT | FLAG_UV | 0x01);
+        ad.push(FLAG_AT | FLAG_UV | FLAG_BE | 0x01);
         ad.extend_from_slice(&[0, 0, 0, 1]);
         ad.extend_from_slice(&[0xAB; 16]);
         ad.extend_from_slice(&[0, 0]);
         let facts = registration_facts(&object(ad)).unwrap();
         assert_eq!(facts.aaguid, Uuid::from_bytes([0xAB; 16]));
         assert!(facts.user_verified);
+        assert!(facts.backup_eligible);
+        assert!(!facts.backup_state);
     }
 
     #[test]

@@ -7,6 +7,7 @@
 //! [`terminal`] runs that authenticator in-process.
 
 pub mod attestation;
+pub mod authenticators;
 pub mod browser;
 pub mod clock;
 pub mod config;

@@ -12,7 +12,7 @@ use subtle::ConstantTimeEq;
 use uuid::Uuid;
 
 use crate::error::ApiError;
-use crate::store::SessionRecord;
+use crate::store::{Account, SessionRecord};
 use crate::AppState;
 
 pub const COOKIE_NAME: &str = "palmkey_rp_session";
@@ -118,6 +118,32 @@ impl AppState {
         Ok(session)
     }
 
+    /// The request's session and its account, when signed in (and the account still exists).
+    pub fn signed_in(&self, headers: &HeaderMap) -> Result<Option<(Session, Account)>, ApiError> {
+        let Some(session) = self.current_session(headers)? else {
+            return Ok(None);
+        };
+        let Some(id) = session.account() else {
+            return Ok(None);
+        };
+        Ok(self.store.account(id)?.map(|account| (session, account)))
+    }
+
+    /// A state-changing form post of a signed-in member: session, CSRF token and account.
+    pub fn signed_in_checked(
+        &self,
+        headers: &HeaderMap,
+        csrf: Option<&str>,
+    ) -> Result<(Session, Account), ApiError> {
+        let session = self.checked_session(headers, csrf)?;
+        let account = match session.account() {
+            Some(id) => self.store.account(id)?,
+            None => None,
+        };
+        let account = account.ok_or_else(|| ApiError::Unauthorized("sign in first".into()))?;
+        Ok((session, account))
+    }
+
     /// A fresh session (fresh ID and CSRF token), signed in to `account` if given.
     pub fn new_session(&self, account: Option<Uuid>) -> Result<Session, ApiError> {
         let id = random_token();
@@ -147,10 +173,12 @@ impl AppState {
     }
 
     /// Replace `old` by a new session for `account` (sign-in), so an ID planted before
-    /// sign-in is worthless after it.
+    /// sign-in is worthless after it. The basket comes along.
     pub fn rotate_session(&self, old: &Session, account: Uuid) -> Result<Session, ApiError> {
+        let new = self.new_session(Some(account))?;
+        self.store.move_basket(old.id_hash(), new.id_hash())?;
         self.store.delete_session(old.id_hash())?;
-        self.new_session(Some(account))
+        Ok(new)
     }
 
     /// End `session` and tell the browser to drop its cookie.

@@ -113,6 +113,35 @@ async function login(mediation) {
   location.assign(done.redirect);
 }
 
+// In-store POS: the cashier's basket goes to the server with the payment's start, so the
+// palm authorises exactly that basket. No session change on the terminal.
+function posItems(form) {
+  return Array.from(form.querySelectorAll("tr.pos-product"), (row) => ({
+    sku: row.dataset.sku,
+    qty: Number(row.querySelector("input").value) || 0,
+  })).filter((i) => i.qty > 0);
+}
+
+function posTotal(form) {
+  let cents = 0;
+  for (const row of form.querySelectorAll("tr.pos-product")) {
+    cents += Number(row.dataset.priceCents) * (Number(row.querySelector("input").value) || 0);
+  }
+  const out = document.getElementById("pos-total");
+  if (out) out.textContent = `€${Math.floor(cents / 100)}.${String(cents % 100).padStart(2, "0")}`;
+}
+
+async function posPay(form) {
+  const items = posItems(form);
+  if (items.length === 0) throw new Error("The basket is empty.");
+  status("Customer: hold your palm over the sensor…");
+  const options = await postJson("/pos/pay/start", { items });
+  const cred = await navigator.credentials.get({ publicKey: requestOptions(options) });
+  const done = await postJson("/pos/pay/finish", assertionJson(cred));
+  status(`Paid ${done.total} by member ${done.member}.`);
+  location.assign(done.redirect);
+}
+
 function report(err) {
   if (err && err.name === "AbortError") return;
   status(err && err.message ? err.message : String(err), true);
@@ -125,6 +154,12 @@ document.addEventListener("DOMContentLoaded", async () => {
   }
   const reg = document.getElementById("register-form");
   if (reg) reg.addEventListener("submit", (e) => { e.preventDefault(); register(reg).catch(report); });
+  const pos = document.getElementById("pos-form");
+  if (pos) {
+    pos.addEventListener("input", () => posTotal(pos));
+    pos.addEventListener("submit", (e) => { e.preventDefault(); posPay(pos).catch(report); });
+    posTotal(pos);
+  }
   const log = document.getElementById("login-form");
   if (log) {
     log.addEventListener("submit", (e) => { e.preventDefault(); login("modal").catch(report); });

@@ -37,7 +37,17 @@ async fn register_sign_out_and_sign_in_without_a_username() {
     assert_eq!(account.status, StatusCode::OK);
     assert!(account.body.contains("Ada &lt;3"), "{}", account.body);
     assert!(account.body.contains(&device.aaguid().to_string()));
-    assert!(account.body.contains("<td>yes</td>"), "UV flag shown");
+    assert!(
+        account.body.contains(r#"<td class="passkey-uv">yes</td>"#),
+        "UV flag shown"
+    );
+    assert!(
+        account.body.contains("palmkey palm terminal"),
+        "model named"
+    );
+    assert!(account
+        .body
+        .contains(r#"<td class="passkey-backup">device-bound</td>"#));
     assert!(account.body.contains("never"), "not used for sign-in yet");
 
     // Sign out needs the CSRF token.
@@ -93,7 +103,13 @@ async fn a_second_passkey_joins_the_signed_in_account() {
     let finish = tab.post_json("/register/finish", &credential).await;
     assert_eq!(finish.status, StatusCode::OK, "{}", finish.body);
     let account = tab.get("/account").await;
-    assert_eq!(account.body.matches("<td>Passkey</td>").count(), 2);
+    assert_eq!(
+        account
+            .body
+            .matches(r#"<td class="passkey-name">Passkey</td>"#)
+            .count(),
+        2
+    );
 
     // Either authenticator now signs in to the same account.
     let mut other_tab = site.tab();
@@ -251,6 +267,7 @@ async fn a_signature_counter_regression_is_flagged() {
         .record_passkey_use(
             &credential_id,
             &passkey.to_string(),
+            false,
             relying_party_demo::Clock::now(&*site.clock),
         )
         .unwrap();

@@ -3,9 +3,12 @@
 //! answer) called by static/webauthn.js or by any client that speaks WebAuthn JSON.
 
 mod account;
+mod assertion;
 mod assets;
 mod authentication;
+mod pos;
 mod registration;
+mod shop;
 
 use axum::http::HeaderMap;
 use axum::middleware;
@@ -26,6 +29,8 @@ pub fn router(state: AppState) -> Router {
         .route("/register/finish", post(registration::finish))
         .route("/login/start", post(authentication::start))
         .route("/login/finish", post(authentication::finish))
+        .route("/pos/pay/start", post(pos::start))
+        .route("/pos/pay/finish", post(pos::finish))
         .route_layer(middleware::from_fn_with_state(
             state.clone(),
             ratelimit::limit_ceremonies,
@@ -37,6 +42,18 @@ pub fn router(state: AppState) -> Router {
         .route("/login", get(authentication::page))
         .route("/account", get(account::page))
         .route("/logout", post(account::logout))
+        .route("/account/passkeys/rename", post(account::rename_passkey))
+        .route("/account/passkeys/delete", post(account::delete_passkey))
+        .route(
+            "/account/payment-methods",
+            post(account::add_payment_method),
+        )
+        .route("/shop", get(shop::page))
+        .route("/shop/basket", post(shop::set_line))
+        .route("/shop/checkout", post(shop::checkout))
+        .route("/orders", get(shop::orders))
+        .route("/pos", get(pos::page))
+        .route("/pos/receipt/{id}", get(pos::receipt))
         .route("/static/app.css", get(assets::css))
         .route("/static/webauthn.js", get(assets::js))
         .with_state(state)
@@ -90,6 +107,7 @@ impl AppState {
         let what = match kind {
             CeremonyKind::Registration => "registration",
             CeremonyKind::Authentication => "sign-in",
+            CeremonyKind::Payment => "payment",
         };
         match self
             .store

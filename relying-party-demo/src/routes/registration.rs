@@ -15,7 +15,7 @@ use webauthn_rs_proto::ResidentKeyRequirement;
 use super::{csrf_header, with_session, Finished};
 use crate::attestation::registration_facts;
 use crate::error::{ApiError, PageError};
-use crate::store::{Account, CeremonyKind, PasskeyRecord, StoreError};
+use crate::store::{CeremonyKind, NewAccount, PasskeyRecord, StoreError};
 use crate::{pages, AppState};
 
 /// Longest display name kept (characters).
@@ -133,7 +133,7 @@ pub async fn finish(
         ));
     }
     let now = app.clock.now();
-    let account = Account {
+    let account = NewAccount {
         id: pending.account,
         display_name: pending.display_name,
         created: now,
@@ -146,6 +146,8 @@ pub async fn finish(
         name: "Passkey".into(),
         aaguid: facts.aaguid,
         user_verified: facts.user_verified,
+        backup_eligible: facts.backup_eligible,
+        backup_state: facts.backup_state,
         created: now,
         last_used: None,
         counter_regression: None,

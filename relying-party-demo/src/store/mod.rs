@@ -1,8 +1,10 @@
 //! Persistent state of the relying party behind one trait, so the embedded SQLite store can be
 //! swapped for a shared database (PostgreSQL) when several instances serve one site.
 
+pub mod shop;
 mod sqlite;
 
+pub use shop::Shop;
 pub use sqlite::SqliteStore;
 
 use time::OffsetDateTime;
@@ -31,6 +33,24 @@ pub struct Account {
     pub id: Uuid,
     pub display_name: String,
     pub created: OffsetDateTime,
+    /// The shop's member number, assigned by the store at creation (what a loyalty card or
+    /// badge carries; the terminal's bio enrollment is named after it).
+    pub member_no: i64,
+}
+
+impl Account {
+    /// "M-1001"
+    pub fn member_id(&self) -> String {
+        format!("M-{}", self.member_no)
+    }
+}
+
+/// An account about to be created (the store assigns its member number).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewAccount {
+    pub id: Uuid,
+    pub display_name: String,
+    pub created: OffsetDateTime,
 }
 
 /// One registered passkey and what the account page shows about it.
@@ -43,6 +63,10 @@ pub struct PasskeyRecord {
     pub name: String,
     pub aaguid: Uuid,
     pub user_verified: bool,
+    /// Backup eligible (BE flag at registration): a synced passkey rather than a device-bound one.
+    pub backup_eligible: bool,
+    /// Backed up (BS flag), as of the latest registration or sign-in.
+    pub backup_state: bool,
     pub created: OffsetDateTime,
     pub last_used: Option<OffsetDateTime>,
     /// When an assertion's signature counter did not move forward (a possible clone).
@@ -63,6 +87,8 @@ pub struct SessionRecord {
 pub enum CeremonyKind {
     Registration,
     Authentication,
+    /// An in-store payment authorisation at the POS terminal.
+    Payment,
 }
 
 impl CeremonyKind {
@@ -70,8 +96,19 @@ impl CeremonyKind {
         match self {
             CeremonyKind::Registration => "registration",
             CeremonyKind::Authentication => "authentication",
+            CeremonyKind::Payment => "payment",
         }
     }
+}
+
+/// What deleting a passkey did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PasskeyRemoval {
+    Removed,
+    /// No such passkey on this account.
+    NotFound,
+    /// Refused: an account without passkeys could never sign in again (there is no password).
+    LastPasskey,
 }
 
 /// What `take_ceremony` found.
@@ -96,25 +133,46 @@ pub struct SignInRecord {
 
 /// Everything the web app persists. Methods are synchronous: the SQLite store answers in
 /// microseconds; a networked implementation would run them on a blocking pool.
-pub trait Store: Send + Sync + 'static {
+///
+/// # A PostgreSQL implementation
+/// Several web instances behind a load balancer need one shared database; what a
+/// `PostgresStore` (e.g. on `postgres` + `r2d2`, or `sqlx`) must keep:
+/// - the same schema, with `BYTEA` for blobs, `TIMESTAMPTZ` or `BIGINT` ms for times, a
+///   `SEQUENCE` for `accounts.member_no`, `BIGSERIAL` for order/payment ids;
+/// - `take_ceremony` as one `DELETE … RETURNING` (single use under concurrency: Postgres
+///   supports it as SQLite does);
+/// - `record_passkey_use` as a compare-and-set on the stored counter (`UPDATE … WHERE
+///   counter < $new`) so two instances verifying replayed assertions cannot both win —
+///   SQLite's single writer gives that for free here;
+/// - `register_passkey`, `delete_passkey` and `place_order` in one transaction each
+///   (`SERIALIZABLE`, or `SELECT … FOR UPDATE` on the account row for the last-passkey rule);
+/// - the rate limiter is per process; several instances would move it to the database or a
+///   shared cache.
+pub trait Store: shop::Shop + Send + Sync + 'static {
     /// Store a newly registered passkey, creating its account in the same transaction when
     /// `new_account` is given (an abandoned or failed registration leaves nothing behind).
     fn register_passkey(
         &self,
-        new_account: Option<&Account>,
+        new_account: Option<&NewAccount>,
         passkey: &PasskeyRecord,
     ) -> StoreResult<()>;
     fn account(&self, id: Uuid) -> StoreResult<Option<Account>>;
 
     fn passkey(&self, credential_id: &[u8]) -> StoreResult<Option<PasskeyRecord>>;
     fn passkeys_of(&self, account: Uuid) -> StoreResult<Vec<PasskeyRecord>>;
-    /// After a verified assertion: the updated `Passkey` JSON (new counter) and last use.
+    /// After a verified assertion: the updated `Passkey` JSON (new counter), the backup
+    /// state the authenticator reported, and last use.
     fn record_passkey_use(
         &self,
         credential_id: &[u8],
         passkey_json: &str,
+        backup_state: bool,
         at: OffsetDateTime,
     ) -> StoreResult<()>;
+    /// Rename one of `account`'s passkeys; false when it has no such passkey.
+    fn rename_passkey(&self, account: Uuid, credential_id: &[u8], name: &str) -> StoreResult<bool>;
+    /// Delete one of `account`'s passkeys, unless it is the last one.
+    fn delete_passkey(&self, account: Uuid, credential_id: &[u8]) -> StoreResult<PasskeyRemoval>;
     fn flag_counter_regression(&self, credential_id: &[u8], at: OffsetDateTime) -> StoreResult<()>;
 
     fn record_sign_in(&self, record: &SignInRecord) -> StoreResult<()>;

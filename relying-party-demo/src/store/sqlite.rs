@@ -9,9 +9,11 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use super::{
-    Account, CeremonyKind, PasskeyRecord, SessionRecord, SignInRecord, Store, StoreError,
-    StoreResult, TakenCeremony,
+    Account, CeremonyKind, NewAccount, PasskeyRecord, PasskeyRemoval, SessionRecord, SignInRecord,
+    Store, StoreError, StoreResult, TakenCeremony,
 };
+
+mod shop;
 
 /// Forward-only schema steps; a step's index + 1 is its version. Never edit a shipped step:
 /// append a new one.
@@ -55,6 +57,67 @@ const MIGRATIONS: &[&str] = &[
         outcome TEXT NOT NULL
     );
     CREATE INDEX sign_ins_by_account ON sign_ins(account, at_ms);",
+    // 2: member numbers, passkey backup flags, the shop (catalog, payment methods, baskets,
+    //    orders, the payments ledger)
+    "ALTER TABLE accounts ADD COLUMN member_no INTEGER;
+    UPDATE accounts SET member_no = 1000 + rowid;
+    CREATE UNIQUE INDEX accounts_by_member_no ON accounts(member_no);
+    ALTER TABLE passkeys ADD COLUMN backup_eligible INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE passkeys ADD COLUMN backup_state INTEGER NOT NULL DEFAULT 0;
+    CREATE TABLE products (
+        sku TEXT PRIMARY KEY,
+        name TEXT NOT NULL,
+        price_cents INTEGER NOT NULL CHECK (price_cents > 0),
+        position INTEGER NOT NULL
+    );
+    INSERT INTO products (sku, name, price_cents, position) VALUES
+        ('COFFEE', 'Coffee beans, 250 g', 749, 1),
+        ('CROISSANT', 'Butter croissant', 185, 2),
+        ('OAT-MILK', 'Oat milk, 1 l', 229, 3),
+        ('APPLES', 'Apples, 1 kg', 319, 4),
+        ('TOTE-BAG', 'Canvas tote bag', 450, 5);
+    CREATE TABLE payment_methods (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        account TEXT NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,
+        token TEXT NOT NULL UNIQUE,
+        label TEXT NOT NULL,
+        last4 TEXT NOT NULL CHECK (length(last4) = 4),
+        created_ms INTEGER NOT NULL
+    );
+    CREATE INDEX payment_methods_by_account ON payment_methods(account);
+    CREATE TABLE baskets (
+        session BLOB NOT NULL,
+        sku TEXT NOT NULL REFERENCES products(sku),
+        qty INTEGER NOT NULL CHECK (qty > 0),
+        PRIMARY KEY (session, sku)
+    );
+    CREATE TABLE orders (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        account TEXT NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,
+        channel TEXT NOT NULL CHECK (channel IN ('online', 'pos')),
+        total_cents INTEGER NOT NULL,
+        terminal_session BLOB,
+        credential_id BLOB,
+        created_ms INTEGER NOT NULL
+    );
+    CREATE INDEX orders_by_account ON orders(account, created_ms);
+    CREATE TABLE order_lines (
+        order_id INTEGER NOT NULL REFERENCES orders(id) ON DELETE CASCADE,
+        sku TEXT NOT NULL,
+        name TEXT NOT NULL,
+        unit_cents INTEGER NOT NULL,
+        qty INTEGER NOT NULL CHECK (qty > 0),
+        PRIMARY KEY (order_id, sku)
+    );
+    CREATE TABLE payments (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        order_id INTEGER NOT NULL UNIQUE REFERENCES orders(id) ON DELETE CASCADE,
+        account TEXT NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,
+        payment_method INTEGER NOT NULL REFERENCES payment_methods(id),
+        method_shown TEXT NOT NULL,
+        amount_cents INTEGER NOT NULL,
+        at_ms INTEGER NOT NULL
+    );",
 ];
 
 /// SQLite behind a mutex: one writer at a time is what SQLite allows anyway.
@@ -68,16 +131,16 @@ impl std::fmt::Debug for SqliteStore {
     }
 }
 
-fn to_ms(t: OffsetDateTime) -> i64 {
+pub(super) fn to_ms(t: OffsetDateTime) -> i64 {
     (t.unix_timestamp_nanos() / 1_000_000) as i64
 }
 
-fn from_ms(ms: i64) -> StoreResult<OffsetDateTime> {
+pub(super) fn from_ms(ms: i64) -> StoreResult<OffsetDateTime> {
     OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
         .map_err(|e| StoreError::Corrupt(format!("timestamp {ms}: {e}")))
 }
 
-fn parse_uuid(text: &str) -> StoreResult<Uuid> {
+pub(super) fn parse_uuid(text: &str) -> StoreResult<Uuid> {
     Uuid::parse_str(text).map_err(|e| StoreError::Corrupt(format!("uuid {text:?}: {e}")))
 }
 
@@ -114,7 +177,7 @@ impl SqliteStore {
         Ok(v as usize)
     }
 
-    fn conn(&self) -> StoreResult<MutexGuard<'_, Connection>> {
+    pub(super) fn conn(&self) -> StoreResult<MutexGuard<'_, Connection>> {
         self.conn.lock().map_err(|_| StoreError::Poisoned)
     }
 }
@@ -152,7 +215,8 @@ fn migrate(conn: &mut Connection) -> StoreResult<()> {
 }
 
 const PASSKEY_COLUMNS: &str = "credential_id, account, passkey_json, name, aaguid, \
-     user_verified, created_ms, last_used_ms, counter_regression_ms";
+     user_verified, created_ms, last_used_ms, counter_regression_ms, backup_eligible, \
+     backup_state";
 
 /// A raw passkeys row, converted outside rusqlite's closure so conversion errors stay ours.
 type PasskeyRow = (
@@ -165,6 +229,8 @@ type PasskeyRow = (
     i64,
     Option<i64>,
     Option<i64>,
+    bool,
+    bool,
 );
 
 fn passkey_row(r: &Row<'_>) -> rusqlite::Result<PasskeyRow> {
@@ -178,11 +244,14 @@ fn passkey_row(r: &Row<'_>) -> rusqlite::Result<PasskeyRow> {
         r.get(6)?,
         r.get(7)?,
         r.get(8)?,
+        r.get(9)?,
+        r.get(10)?,
     ))
 }
 
 fn passkey_record(row: PasskeyRow) -> StoreResult<PasskeyRecord> {
-    let (credential_id, account, passkey_json, name, aaguid, uv, created, last, regression) = row;
+    let (credential_id, account, passkey_json, name, aaguid, uv, created, last, regression, be, bs) =
+        row;
     Ok(PasskeyRecord {
         credential_id,
         account: parse_uuid(&account)?,
@@ -190,6 +259,8 @@ fn passkey_record(row: PasskeyRow) -> StoreResult<PasskeyRecord> {
         name,
         aaguid: parse_uuid(&aaguid)?,
         user_verified: uv,
+        backup_eligible: be,
+        backup_state: bs,
         created: from_ms(created)?,
         last_used: last.map(from_ms).transpose()?,
         counter_regression: regression.map(from_ms).transpose()?,
@@ -199,14 +270,15 @@ fn passkey_record(row: PasskeyRow) -> StoreResult<PasskeyRecord> {
 impl Store for SqliteStore {
     fn register_passkey(
         &self,
-        new_account: Option<&Account>,
+        new_account: Option<&NewAccount>,
         p: &PasskeyRecord,
     ) -> StoreResult<()> {
         let mut conn = self.conn()?;
         let tx = conn.transaction()?;
         if let Some(account) = new_account {
             tx.execute(
-                "INSERT INTO accounts (id, display_name, created_ms) VALUES (?1, ?2, ?3)",
+                "INSERT INTO accounts (id, display_name, created_ms, member_no)
+                 VALUES (?1, ?2, ?3, (SELECT COALESCE(MAX(member_no), 1000) + 1 FROM accounts))",
                 params![
                     account.id.to_string(),
                     account.display_name,
@@ -224,7 +296,7 @@ impl Store for SqliteStore {
         }
         tx.execute(
             &format!(
-                "INSERT INTO passkeys ({PASSKEY_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"
+                "INSERT INTO passkeys ({PASSKEY_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"
             ),
             params![
                 p.credential_id,
@@ -236,6 +308,8 @@ impl Store for SqliteStore {
                 to_ms(p.created),
                 p.last_used.map(to_ms),
                 p.counter_regression.map(to_ms),
+                p.backup_eligible,
+                p.backup_state,
             ],
         )?;
         tx.commit()?;
@@ -243,19 +317,20 @@ impl Store for SqliteStore {
     }
 
     fn account(&self, id: Uuid) -> StoreResult<Option<Account>> {
-        let row: Option<(String, i64)> = self
+        let row: Option<(String, i64, i64)> = self
             .conn()?
             .query_row(
-                "SELECT display_name, created_ms FROM accounts WHERE id = ?1",
+                "SELECT display_name, created_ms, member_no FROM accounts WHERE id = ?1",
                 params![id.to_string()],
-                |r| Ok((r.get(0)?, r.get(1)?)),
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
             )
             .optional()?;
-        row.map(|(display_name, created)| {
+        row.map(|(display_name, created, member_no)| {
             Ok(Account {
                 id,
                 display_name,
                 created: from_ms(created)?,
+                member_no,
             })
         })
         .transpose()
@@ -288,13 +363,46 @@ impl Store for SqliteStore {
         &self,
         credential_id: &[u8],
         passkey_json: &str,
+        backup_state: bool,
         at: OffsetDateTime,
     ) -> StoreResult<()> {
         self.conn()?.execute(
-            "UPDATE passkeys SET passkey_json = ?2, last_used_ms = ?3 WHERE credential_id = ?1",
-            params![credential_id, passkey_json, to_ms(at)],
+            "UPDATE passkeys SET passkey_json = ?2, backup_state = ?3, last_used_ms = ?4
+             WHERE credential_id = ?1",
+            params![credential_id, passkey_json, backup_state, to_ms(at)],
         )?;
         Ok(())
+    }
+
+    fn rename_passkey(&self, account: Uuid, credential_id: &[u8], name: &str) -> StoreResult<bool> {
+        let changed = self.conn()?.execute(
+            "UPDATE passkeys SET name = ?3 WHERE credential_id = ?1 AND account = ?2",
+            params![credential_id, account.to_string(), name],
+        )?;
+        Ok(changed == 1)
+    }
+
+    fn delete_passkey(&self, account: Uuid, credential_id: &[u8]) -> StoreResult<PasskeyRemoval> {
+        let mut conn = self.conn()?;
+        let tx = conn.transaction()?;
+        let (mine, total): (bool, i64) = tx.query_row(
+            "SELECT EXISTS (SELECT 1 FROM passkeys WHERE credential_id = ?1 AND account = ?2),
+                    (SELECT COUNT(*) FROM passkeys WHERE account = ?2)",
+            params![credential_id, account.to_string()],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )?;
+        if !mine {
+            return Ok(PasskeyRemoval::NotFound);
+        }
+        if total <= 1 {
+            return Ok(PasskeyRemoval::LastPasskey);
+        }
+        tx.execute(
+            "DELETE FROM passkeys WHERE credential_id = ?1 AND account = ?2",
+            params![credential_id, account.to_string()],
+        )?;
+        tx.commit()?;
+        Ok(PasskeyRemoval::Removed)
     }
 
     fn flag_counter_regression(&self, credential_id: &[u8], at: OffsetDateTime) -> StoreResult<()> {
@@ -390,6 +498,10 @@ impl Store for SqliteStore {
             params![&id_hash[..]],
         )?;
         conn.execute(
+            "DELETE FROM baskets WHERE session = ?1",
+            params![&id_hash[..]],
+        )?;
+        conn.execute(
             "DELETE FROM sessions WHERE id_hash = ?1",
             params![&id_hash[..]],
         )?;
@@ -443,7 +555,11 @@ impl Store for SqliteStore {
             params![now],
         )?;
         let s = conn.execute("DELETE FROM sessions WHERE expires_ms <= ?1", params![now])?;
-        Ok(c + s)
+        let b = conn.execute(
+            "DELETE FROM baskets WHERE session NOT IN (SELECT id_hash FROM sessions)",
+            [],
+        )?;
+        Ok(c + s + b)
     }
 }
 
@@ -509,7 +625,7 @@ mod tests {
     #[test]
     fn passkeys_round_trip_and_sessions_expire() {
         let store = SqliteStore::in_memory().unwrap();
-        let account = Account {
+        let account = NewAccount {
             id: Uuid::new_v4(),
             display_name: "Ada".into(),
             created: now(),
@@ -521,25 +637,57 @@ mod tests {
             name: "palmkey".into(),
             aaguid: Uuid::new_v4(),
             user_verified: true,
+            backup_eligible: false,
+            backup_state: false,
             created: now(),
             last_used: None,
             counter_regression: None,
         };
         store.register_passkey(Some(&account), &record).unwrap();
-        assert_eq!(store.account(account.id).unwrap(), Some(account.clone()));
+        let stored = store.account(account.id).unwrap().unwrap();
+        assert_eq!(stored.display_name, "Ada");
+        assert_eq!(stored.member_id(), "M-1001");
         assert!(matches!(
             store.register_passkey(None, &record),
             Err(StoreError::DuplicateCredential)
         ));
         store
-            .record_passkey_use(&[1, 2, 3], "{\"c\":1}", now() + Duration::seconds(5))
+            .record_passkey_use(&[1, 2, 3], "{\"c\":1}", true, now() + Duration::seconds(5))
             .unwrap();
         store.flag_counter_regression(&[1, 2, 3], now()).unwrap();
         let got = store.passkey(&[1, 2, 3]).unwrap().unwrap();
         assert_eq!(got.passkey_json, "{\"c\":1}");
         assert_eq!(got.last_used, Some(now() + Duration::seconds(5)));
         assert_eq!(got.counter_regression, Some(now()));
+        assert!(got.backup_state);
         assert_eq!(store.passkeys_of(account.id).unwrap().len(), 1);
+
+        // rename: only the owner's; delete: never the last one
+        assert!(store
+            .rename_passkey(account.id, &[1, 2, 3], "Desk")
+            .unwrap());
+        assert!(!store
+            .rename_passkey(Uuid::new_v4(), &[1, 2, 3], "x")
+            .unwrap());
+        assert_eq!(store.passkey(&[1, 2, 3]).unwrap().unwrap().name, "Desk");
+        assert_eq!(
+            store.delete_passkey(account.id, &[1, 2, 3]).unwrap(),
+            PasskeyRemoval::LastPasskey
+        );
+        let second = PasskeyRecord {
+            credential_id: vec![4],
+            ..record.clone()
+        };
+        store.register_passkey(None, &second).unwrap();
+        assert_eq!(
+            store.delete_passkey(Uuid::new_v4(), &[4]).unwrap(),
+            PasskeyRemoval::NotFound
+        );
+        assert_eq!(
+            store.delete_passkey(account.id, &[4]).unwrap(),
+            PasskeyRemoval::Removed
+        );
+        assert!(store.passkey(&[4]).unwrap().is_none());
         assert!(store.passkey(&[9]).unwrap().is_none());
 
         let session = SessionRecord {

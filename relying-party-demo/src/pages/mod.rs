@@ -1,13 +1,16 @@
 //! Server-rendered HTML. Every interpolated value goes through [`escape`]; the CSRF token is
-//! in a `<meta>` for the script and in hidden fields for forms.
+//! in a `<meta>` for the script and in hidden fields for forms. Element ids are a contract
+//! with the browser tests (/work/notes/rp-pages.md): keep them stable.
 
-use std::fmt::Write;
+mod account;
+pub mod shop;
+
+pub use account::account;
+pub use shop::{orders, pos, receipt, shop};
 
 use axum::http::StatusCode;
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
-
-use crate::store::{Account, PasskeyRecord, SignInRecord};
 
 /// HTML-escape text for element content and quoted attribute values.
 pub fn escape(text: &str) -> String {
@@ -25,12 +28,12 @@ pub fn escape(text: &str) -> String {
     out
 }
 
-fn when(t: OffsetDateTime) -> String {
+pub(crate) fn when(t: OffsetDateTime) -> String {
     t.format(&Rfc3339)
         .unwrap_or_else(|_| t.unix_timestamp().to_string())
 }
 
-fn layout(title: &str, csrf: Option<&str>, body: &str) -> String {
+pub(crate) fn layout(title: &str, csrf: Option<&str>, body: &str) -> String {
     let meta = csrf
         .map(|t| format!(r#"<meta name="csrf-token" content="{}">"#, escape(t)))
         .unwrap_or_default();
@@ -46,7 +49,10 @@ fn layout(title: &str, csrf: Option<&str>, body: &str) -> String {
 <script src="/static/webauthn.js" defer></script>
 </head>
 <body>
-<header><a href="/" class="brand">palmkey demo</a></header>
+<header>
+<a href="/" class="brand">palmkey demo shop</a>
+<nav aria-label="main"><a id="nav-shop" href="/shop">Shop</a> <a id="nav-orders" href="/orders">Orders</a> <a id="nav-account" href="/account">Account</a> <a id="nav-pos" href="/pos">In-store POS</a></nav>
+</header>
 <main>
 {body}
 </main>
@@ -64,8 +70,9 @@ pub fn home(csrf: &str) -> String {
         r#"<h1>Passwordless, by palm</h1>
 <p>Sign in with a passkey: no username, no password. On a palmkey terminal your palm is the
 verification.</p>
-<p class="actions"><a class="button" href="/login">Sign in</a>
-<a class="button secondary" href="/register">Create an account</a></p>"#,
+<p class="actions"><a id="nav-login" class="button" href="/login">Sign in</a>
+<a id="nav-register" class="button secondary" href="/register">Create an account</a></p>
+<p>Members pay in store with their palm at the shared terminal: <a href="/pos">in-store POS</a>.</p>"#,
     )
 }
 
@@ -74,7 +81,7 @@ pub fn register(csrf: &str, signed_in: bool) -> String {
         r#"<h1>Add a passkey</h1>
 <p>Register another authenticator for your account.</p>
 <form id="register-form" data-ceremony="register">
-<button type="submit">Add passkey</button>
+<button id="register-button" type="submit">Add passkey</button>
 </form>
 <p id="status" role="status"></p>"#
             .to_owned()
@@ -82,8 +89,9 @@ pub fn register(csrf: &str, signed_in: bool) -> String {
         r#"<h1>Create an account</h1>
 <p>Your passkey is your account: no username. The name below is only for display.</p>
 <form id="register-form" data-ceremony="register">
-<label>Display name (optional) <input name="display_name" maxlength="64" autocomplete="nickname"></label>
-<button type="submit">Create passkey</button>
+<label for="display-name">Display name (optional)</label>
+<input id="display-name" name="display_name" maxlength="64" autocomplete="nickname">
+<button id="register-button" type="submit">Create passkey</button>
 </form>
 <p id="status" role="status"></p>
 <p>Already registered? <a href="/login">Sign in</a>.</p>"#
@@ -99,66 +107,13 @@ pub fn login(csrf: &str) -> String {
         r#"<h1>Sign in</h1>
 <form id="login-form" data-ceremony="login">
 <!-- Conditional UI: browsers offer saved passkeys in this field's autofill. -->
-<label>Passkey <input name="username" autocomplete="username webauthn" placeholder="choose a passkey"></label>
-<button type="submit">Sign in with a passkey</button>
+<label for="passkey-autofill">Passkey</label>
+<input id="passkey-autofill" name="username" autocomplete="username webauthn" placeholder="choose a passkey">
+<button id="login-button" type="submit">Sign in with a passkey</button>
 </form>
 <p id="status" role="status"></p>
 <p>New here? <a href="/register">Create an account</a>.</p>"#,
     )
-}
-
-pub fn account(
-    csrf: &str,
-    account: &Account,
-    passkeys: &[PasskeyRecord],
-    history: &[SignInRecord],
-) -> String {
-    let mut body = String::new();
-    let _ = write!(
-        body,
-        r#"<h1>{name}</h1>
-<p>Member since {since}.</p>
-<h2>Your passkeys</h2>
-<table class="passkeys">
-<thead><tr><th>Name</th><th>Created</th><th>Last used</th><th>Authenticator (AAGUID)</th><th>User verified</th><th>Status</th></tr></thead>
-<tbody>
-"#,
-        name = escape(&account.display_name),
-        since = when(account.created),
-    );
-    for p in passkeys {
-        let _ = writeln!(
-            body,
-            "<tr><td>{}</td><td>{}</td><td>{}</td><td><code>{}</code></td><td>{}</td><td>{}</td></tr>",
-            escape(&p.name),
-            when(p.created),
-            p.last_used.map(when).unwrap_or_else(|| "never".into()),
-            p.aaguid,
-            if p.user_verified { "yes" } else { "no" },
-            match p.counter_regression {
-                Some(at) => format!(
-                    r#"<span class="flag">signature counter went backwards at {}</span>"#,
-                    when(at)
-                ),
-                None => "ok".into(),
-            },
-        );
-    }
-    body.push_str("</tbody>\n</table>\n<h2>Recent sign-ins</h2>\n<ul class=\"history\">\n");
-    for h in history {
-        let _ = writeln!(body, "<li>{} — {}</li>", when(h.at), escape(&h.outcome));
-    }
-    let _ = write!(
-        body,
-        r#"</ul>
-<p class="actions"><a class="button secondary" href="/register">Add a passkey</a></p>
-<form method="post" action="/logout">
-<input type="hidden" name="csrf" value="{}">
-<button type="submit">Sign out</button>
-</form>"#,
-        escape(csrf)
-    );
-    layout("Your account", Some(csrf), &body)
 }
 
 pub fn error_page(status: StatusCode, message: &str) -> String {
