@@ -19,6 +19,7 @@ use palmkey::hid::{self, CtapApp, SharedApp, UdpTransport, UhidTransport};
 use palmkey::sensor::sim::{self, SimConfig, SimControl};
 use palmkey::store::state::BatchAttestation;
 use palmkey::store::{KeySource, Store, StoreError};
+use palmkey::uv::PalmUv;
 use zeroize::Zeroizing;
 
 #[derive(Debug, clap::Args)]
@@ -125,7 +126,11 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
         (Some(key), Some(cert)) => Some(read_batch_attestation(key, cert)?),
         _ => None,
     };
-    let authenticator = open_authenticator(&args.state, key_source, batch)?.with_events(events);
+    let mut authenticator = open_authenticator(&args.state, key_source, batch)?.with_events(events);
+    if let Some(control) = &sim_control {
+        // The palm is the built-in user verification; the sensor reads what 0x51 set.
+        authenticator.set_builtin_uv(Box::new(PalmUv::new(Box::new(control.sensor()))));
+    }
     let mut device = CtapApp::new(authenticator);
     if let Some(control) = sim_control {
         tracing::info!(
