@@ -182,10 +182,12 @@ fn locate(
     rp_id_hash: &[u8; 32],
     verified: &Verification,
 ) -> CtapResult<Vec<Credential>> {
-    let state = auth.store()?.state();
+    let store = auth.store()?;
+    let state = store.state();
     let uv = verified.user_verified();
-    let usable =
-        |c: &Credential, listed: bool| verified.may_use(c) && c.cred_protect.permits(uv, listed);
+    let usable = |c: &Credential, listed: bool| {
+        verified.may_use(c, store.enrollments()) && c.cred_protect.permits(uv, listed)
+    };
     match &req.allow_list {
         Some(ids) => {
             let mut found: Vec<Credential> = Vec::new();

@@ -6,9 +6,13 @@ use super::cbor::{self, MapBuilder, Value};
 use super::cose::CoseAlgorithm;
 use super::credential::MAX_ID_LENGTH;
 use super::extensions;
-use super::pin::PinProtocol;
+use super::pin::{Permission, PinProtocol};
 use super::status::{CtapError, CtapResult};
 use super::{Authenticator, Device};
+
+/// uvModality of a palm: USER_VERIFY_HANDPRINT_INTERNAL in the FIDO registry of predefined
+/// values (the closest registered modality to a palm print + palm vein sensor).
+pub const USER_VERIFY_HANDPRINT_INTERNAL: u64 = 0x100;
 
 /// A getInfo request carries no parameters.
 pub fn handle(auth: &mut Authenticator, params: &[u8]) -> CtapResult {
@@ -38,8 +42,20 @@ pub fn info(auth: &Authenticator) -> Value {
         .insert("makeCredUvNotRqd", !always_uv)
         .insert("alwaysUv", always_uv)
         .insert("authnrCfg", true);
+    let mut uv_modality = None;
     if let (Some(uv), Some(state)) = (&auth.builtin_uv, state) {
-        options = options.insert("uv", uv.is_enrolled(state));
+        let enrolled = uv.is_enrolled(state);
+        options = options.insert("uv", enrolled);
+        if auth.pin_uv.grantable().contains(Permission::BE) {
+            // Bio enrollment is supported; `true` once someone is enrolled. Tokens from the
+            // palm itself never carry `be` or `acfg`: enrollment and configuration are the
+            // administrator's (PIN), so uvBioEnroll and uvAcfg are false.
+            options = options
+                .insert("bioEnroll", enrolled)
+                .insert("uvBioEnroll", false)
+                .insert("uvAcfg", false);
+        }
+        uv_modality = Some(USER_VERIFY_HANDPRINT_INTERNAL);
     }
     let remaining = state.map(|s| {
         config
@@ -80,6 +96,7 @@ pub fn info(auth: &Authenticator) -> Value {
         .insert(0x0E, config.firmware_version)
         .insert(0x0F, config.cred_blob_limit() as u64)
         .insert(0x10, config.max_rp_ids_for_min_pin_length as u64)
+        .insert_opt(0x12, uv_modality)
         .insert_opt(0x14, remaining.map(|r| r as u64))
         .build()
 }

@@ -37,6 +37,7 @@ macro_rules! subcommand_enum {
 
 pub mod attestation;
 pub mod auth_data;
+pub mod bio_enrollment;
 pub mod cbor;
 pub mod config;
 pub mod cose;
@@ -225,7 +226,10 @@ impl Authenticator {
     }
 
     /// Plug in a built-in user-verification method (the palm).
-    pub fn set_builtin_uv(&mut self, uv: Box<dyn BuiltInUv>) {
+    pub fn set_builtin_uv(&mut self, mut uv: Box<dyn BuiltInUv>) {
+        if uv.enroller().is_some() {
+            self.pin_uv.allow_permissions(pin::Permission::BE);
+        }
         self.builtin_uv = Some(uv);
     }
 
@@ -281,6 +285,9 @@ impl Authenticator {
                 credential_management::handle(self, params)
             }
             Operation::Config => config::handle(self, params),
+            Operation::BioEnrollment | Operation::PreviewBioEnrollment => {
+                bio_enrollment::handle(self, params, io)
+            }
             // DISPATCH: other engineers' command families are routed here.
             _ => Err(CtapError::InvalidCommand),
         }

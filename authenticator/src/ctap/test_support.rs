@@ -271,17 +271,18 @@ impl BuiltInUv for FakePalm {
         true
     }
 
+    /// Whoever is presented counts as enrolled (credentials of people who are not enrolled
+    /// are unusable), so they are added to the store's enrollments on first sight.
     fn verify(
         &mut self,
-        _store: &mut Store,
+        store: &mut Store,
         _io: &dyn Interaction,
     ) -> Result<VerifiedUser, CtapError> {
-        self.0
-            .lock()
-            .unwrap()
-            .clone()
-            .map(|template_id| VerifiedUser { template_id })
-            .ok_or(CtapError::UvInvalid)
+        let template_id = self.0.lock().unwrap().clone().ok_or(CtapError::UvInvalid)?;
+        if !store.enrollments().contains(&template_id) {
+            enroll_fake(store, &template_id);
+        }
+        Ok(VerifiedUser { template_id })
     }
 }
 
@@ -298,4 +299,19 @@ impl UserPresence for NoTouch {
 pub fn make(h: &mut Harness, params: MapBuilder) -> Made {
     let response = h.call(0x01, Some(params.build())).expect("makeCredential");
     check_attestation(&response)
+}
+
+/// Put a person with a placeholder template into the store's enrollments.
+pub fn enroll_fake(store: &mut Store, template_id: &[u8]) {
+    store
+        .update_enrollments(|people, _| {
+            people.push(crate::store::enrollments::Enrollment {
+                template_id: template_id.to_vec(),
+                friendly_name: None,
+                template: Vec::new(),
+            });
+            Ok::<_, ()>(())
+        })
+        .unwrap()
+        .unwrap();
 }

@@ -12,6 +12,7 @@ use super::status::{CtapError, CtapResult};
 use super::user::VerifiedUser;
 use super::{storage_error, Authenticator, Device, Interaction};
 use crate::events::{DeviceEvent, UvMethod};
+use crate::store::enrollments::Enrollments;
 
 /// The `options` parameter (unknown keys are ignored, known ones must be booleans).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -46,8 +47,10 @@ pub struct PinUvAuth<'a> {
 pub enum Verification {
     /// No user verification (the UV flag stays clear).
     None,
-    /// A pinUvAuthToken obtained with the PIN (or with built-in UV through clientPIN).
-    Token,
+    /// A pinUvAuthToken: obtained with the PIN (`None`), or with built-in UV through
+    /// getPinUvAuthTokenUsingUvWithPermissions, in which case it names the person the palm
+    /// identified and acts for them exactly like [`Verification::BuiltIn`].
+    Token(Option<VerifiedUser>),
     /// Built-in UV identified this enrolled person (the palm).
     BuiltIn(VerifiedUser),
 }
@@ -57,21 +60,32 @@ impl Verification {
         !matches!(self, Verification::None)
     }
 
-    /// The owner a new credential gets.
-    pub fn owner(&self) -> Option<Vec<u8>> {
+    /// The person built-in UV identified (directly, or when the token was issued).
+    pub fn person(&self) -> Option<&VerifiedUser> {
         match self {
-            Verification::BuiltIn(user) => Some(user.template_id.clone()),
+            Verification::BuiltIn(user) | Verification::Token(Some(user)) => Some(user),
             _ => None,
         }
     }
 
-    /// The shared-terminal rule: under built-in UV a person sees only their own credentials;
+    /// The owner a new credential gets.
+    pub fn owner(&self) -> Option<Vec<u8>> {
+        self.person().map(|user| user.template_id.clone())
+    }
+
+    /// The shared-terminal rules: under built-in UV a person sees only their own credentials;
     /// otherwise (PIN, or presence only, where credProtect decides) every credential is
-    /// visible.
-    pub fn may_use(&self, credential: &Credential) -> bool {
-        match self {
-            Verification::BuiltIn(user) => credential.owner.as_ref() == Some(&user.template_id),
-            _ => true,
+    /// visible, except that a credential whose owner is no longer enrolled is usable by
+    /// nobody (see `bio_enrollment`: removing a person retires their credentials).
+    pub fn may_use(&self, credential: &Credential, enrolled: &Enrollments) -> bool {
+        if let Some(owner) = &credential.owner {
+            if !enrolled.contains(owner) {
+                return false;
+            }
+        }
+        match self.person() {
+            Some(user) => credential.owner.as_ref() == Some(&user.template_id),
+            None => true,
         }
     }
 }
@@ -189,7 +203,8 @@ pub fn verify(
         if !auth.pin_uv.token_user_verified() {
             return Err(CtapError::PinAuthInvalid);
         }
-        return Ok(Verification::Token);
+        let person = auth.pin_uv.token_verified_user();
+        return Ok(Verification::Token(person));
     }
     if builtin {
         let (Some(uv), Device::Ready(store)) = (&mut auth.builtin_uv, &mut auth.device) else {
@@ -229,16 +244,24 @@ pub fn collect_presence(
 
 /// Tell the operator who authenticated where (never biometric data, only the template ID).
 pub(crate) fn report_success(auth: &Authenticator, rp_id: &str, verification: &Verification) {
-    let (uv, template_id) = match verification {
-        Verification::None => (UvMethod::None, None),
-        Verification::Token => (UvMethod::Pin, None),
-        Verification::BuiltIn(user) => (UvMethod::Palm, Some(user.template_id.clone())),
+    let uv = match verification {
+        Verification::None => UvMethod::None,
+        Verification::Token(None) => UvMethod::Pin,
+        Verification::Token(Some(_)) | Verification::BuiltIn(_) => UvMethod::Palm,
+    };
+    let template_id = verification.owner();
+    let member_id = match (&template_id, &auth.device) {
+        (Some(id), Device::Ready(store)) => store
+            .enrollments()
+            .get(id)
+            .and_then(|p| p.friendly_name.clone()),
+        _ => None,
     };
     auth.events.emit(DeviceEvent::AuthenticationSucceeded {
         rp_id: rp_id.to_owned(),
         uv,
         template_id,
-        member_id: None,
+        member_id,
     });
 }
 

@@ -260,6 +260,14 @@ fn get_token_using_uv(
     };
     let uv = builtin_uv.as_mut().ok_or(CtapError::InvalidSubcommand)?;
     let (permissions, rp_id) = requested_permissions(pin_uv, params)?;
+    // Enrollment, configuration and credential management are the administrator's (PIN):
+    // a palm never gets them (getInfo: uvBioEnroll and uvAcfg false).
+    if permissions.contains(Permission::BE)
+        || permissions.contains(Permission::ACFG)
+        || permissions.contains(Permission::CM)
+    {
+        return Err(CtapError::UnauthorizedPermission);
+    }
     if !uv.is_enrolled(store.state()) {
         return Err(CtapError::NotAllowed);
     }
@@ -357,8 +365,12 @@ fn check_pin_hash(
         });
     }
     pin_uv.clear_mismatches();
+    // A correct PIN also unblocks built-in UV (CTAP 2.1: uvRetries reset to the maximum).
     store
-        .update(|s| s.pin.retries = MAX_PIN_RETRIES)
+        .update(|s| {
+            s.pin.retries = MAX_PIN_RETRIES;
+            s.uv_retries = crate::store::state::MAX_UV_RETRIES;
+        })
         .map_err(storage_error)?;
     Ok(())
 }
