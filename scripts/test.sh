@@ -16,3 +16,6 @@ cargo test --workspace --locked
 
 section "python-fido2 conformance suite"
 bash tests/conformance/run.sh
+
+section "real-browser tests (relying-party demo in headless Chromium)"
+bash tests/browser/run.sh

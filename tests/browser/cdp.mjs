@@ -243,10 +243,31 @@ export class Page {
     }
   }
 
+  /** Click, and wait for the navigation the click causes (a form post, a link). */
+  async clickAndWaitForLoad(selector) {
+    const loaded = this.browser.waitForEvent("Page.loadEventFired", this.sessionId);
+    await this.click(selector);
+    await loaded;
+  }
+
   /** Save a full-page PNG screenshot. */
   async screenshot(file) {
     const { data } = await this.send("Page.captureScreenshot", { format: "png", captureBeyondViewport: true });
     writeFileSync(file, Buffer.from(data, "base64"));
+  }
+
+  /** Whether later page loads report conditional mediation (passkey autofill) as available;
+   * off, the site falls back to its sign-in button, as in a browser without autofill. */
+  async setAutofill(available) {
+    if (available && this.noAutofillScript) {
+      await this.send("Page.removeScriptToEvaluateOnNewDocument", { identifier: this.noAutofillScript });
+      this.noAutofillScript = null;
+    } else if (!available && !this.noAutofillScript) {
+      const { identifier } = await this.send("Page.addScriptToEvaluateOnNewDocument", {
+        source: "if (window.PublicKeyCredential) PublicKeyCredential.isConditionalMediationAvailable = async () => false;",
+      });
+      this.noAutofillScript = identifier;
+    }
   }
 
   /** Cookies the page's context holds for `url`. */
@@ -288,6 +309,19 @@ export class VirtualAuthenticator {
 
   addCredential(credential) {
     return this.page.send("WebAuthn.addCredential", { authenticatorId: this.id, credential });
+  }
+
+  removeCredential(credentialId) {
+    return this.page.send("WebAuthn.removeCredential", { authenticatorId: this.id, credentialId });
+  }
+
+  /** Move this authenticator's credential `credentialId` (key and counter) to `other`: the
+   * same physical authenticator carried to another machine. */
+  async moveCredentialTo(other, credentialId) {
+    const credential = (await this.credentials()).find((c) => c.credentialId === credentialId);
+    if (!credential) throw new Error(`no credential ${credentialId} to move`);
+    await this.removeCredential(credentialId);
+    await other.addCredential(credential);
   }
 
   setUserVerified(isUserVerified) {

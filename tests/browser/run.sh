@@ -29,7 +29,7 @@ free_port() {
   node -e 'const s=require("net").createServer();s.listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})'
 }
 
-# start NAME [extra flags...]: prints the base URL once the server listens.
+# start NAME [extra flags...]: starts a server, sets `url` once it listens.
 start() {
   local name=$1; shift
   local port; port=$(free_port)
@@ -37,7 +37,7 @@ start() {
     --data-dir "$work/$name-data" "$@" >"$work/$name.out" 2>"$work/$name.err" &
   pids+=($!)
   for _ in $(seq 100); do
-    grep -q "listening on" "$work/$name.out" 2>/dev/null && { echo "http://localhost:$port"; return; }
+    grep -q "listening on" "$work/$name.out" 2>/dev/null && { url="http://localhost:$port"; return; }
     kill -0 "${pids[-1]}" 2>/dev/null || break
     sleep 0.1
   done
@@ -46,10 +46,10 @@ start() {
 
 limit=()
 "$server" --help | grep -q -- --ceremony-rate-limit && limit=(--ceremony-rate-limit 1000)
-export RP_URL; RP_URL=$(start main "${limit[@]}")
+start main "${limit[@]}"; export RP_URL=$url
 export RP_SHORT_TTL_SECONDS=2
 if "$server" --help | grep -q -- --challenge-ttl; then
-  export RP_SHORT_TTL_URL; RP_SHORT_TTL_URL=$(start short-ttl "${limit[@]}" --challenge-ttl "$RP_SHORT_TTL_SECONDS")
+  start short-ttl "${limit[@]}" --challenge-ttl "$RP_SHORT_TTL_SECONDS"; export RP_SHORT_TTL_URL=$url
 fi
 export ARTIFACTS="$here/artifacts"
 rm -rf "$ARTIFACTS"; mkdir -p "$ARTIFACTS"
