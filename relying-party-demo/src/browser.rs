@@ -12,6 +12,7 @@ use palmkey::client::{
     AttestationStatement, Client, ClientError, CredentialDescriptor, CtapTransport,
     GetAssertionRequest, MakeCredentialRequest, Permission, PinUvAuthToken, RelyingParty, User,
 };
+use palmkey::ctap::CtapError;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 use webauthn_rs::prelude::{
@@ -39,6 +40,10 @@ pub enum UserVerification {
     BuiltIn,
 }
 
+/// Built-in UV attempts per ceremony: like a browser's "try again" prompt, a rejected palm
+/// read (UV_INVALID) is retried; the authenticator's own retry counter still applies.
+pub const BUILT_IN_UV_ATTEMPTS: u32 = 3;
+
 /// clientDataJSON in the member order WebAuthn §5.8.1.1 prescribes (type, challenge, origin).
 #[derive(Serialize)]
 struct ClientData<'a> {
@@ -56,6 +61,8 @@ pub struct Browser<T> {
     client: Client<T>,
     origin: String,
     uv: UserVerification,
+    /// Built-in UV reads the last ceremony took.
+    last_uv_attempts: u32,
 }
 
 impl<T: CtapTransport> Browser<T> {
@@ -64,7 +71,13 @@ impl<T: CtapTransport> Browser<T> {
             client,
             origin: origin.into(),
             uv,
+            last_uv_attempts: 0,
         }
+    }
+
+    /// How many built-in UV reads (palm presentations) the last ceremony took.
+    pub fn last_uv_attempts(&self) -> u32 {
+        self.last_uv_attempts
     }
 
     /// The origin written into clientDataJSON (a phishing site would have another one).
@@ -103,8 +116,19 @@ impl<T: CtapTransport> Browser<T> {
                     .get_pin_uv_auth_token(protocol, pin, permission, Some(rp_id))?
             }
             UserVerification::BuiltIn => {
-                self.client
-                    .get_uv_token(protocol, permission, Some(rp_id))?
+                self.last_uv_attempts = 0;
+                loop {
+                    self.last_uv_attempts += 1;
+                    match self.client.get_uv_token(protocol, permission, Some(rp_id)) {
+                        Err(e)
+                            if e.is(CtapError::UvInvalid)
+                                && self.last_uv_attempts < BUILT_IN_UV_ATTEMPTS =>
+                        {
+                            continue
+                        }
+                        other => break other?,
+                    }
+                }
             }
         })
     }

@@ -11,6 +11,7 @@ pub mod authenticators;
 pub mod browser;
 pub mod clock;
 pub mod config;
+pub mod demo;
 pub mod error;
 pub mod pages;
 pub mod ratelimit;
