@@ -7,6 +7,13 @@
 //! DESTROY, and the replies to GET_REPORT/SET_REPORT; received are START, STOP, OPEN, CLOSE,
 //! OUTPUT (a report from the host), GET_REPORT and SET_REPORT.
 //!
+//! The kernel queues at most 32 events (`UHID_BUFSIZE`) for the device and silently drops
+//! the rest ("Output queue is full" in the kernel log): unlike a USB endpoint, hidraw writes
+//! get no back-pressure. A host writing a long CTAPHID message (a 4000-byte PING is 68
+//! reports) while the CTAP core is busy would lose packets. So a dedicated thread drains
+//! /dev/uhid into an unbounded in-process queue as fast as events arrive, and the CTAPHID
+//! loop reads from that queue.
+//!
 //! Identity: vendor 0x1209 (pid.codes, the open-source hardware vendor ID) with product
 //! 0x0001, pid.codes' shared test PID: fine for a software simulator, to be replaced by an
 //! allocated PID before anyone ships hardware. Product string "palmkey", bus USB.
@@ -16,8 +23,12 @@ use std::io::{self, ErrorKind, Read, Write};
 use std::os::fd::AsRawFd;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
-use std::sync::atomic::AtomicBool;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread::{self, JoinHandle};
 use std::time::Duration;
+
+use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
 
 use super::ctaphid::Config;
 use super::descriptor::FIDO_REPORT_DESCRIPTOR;
@@ -245,6 +256,9 @@ pub fn parse_event(ev: &[u8]) -> io::Result<UhidEvent> {
     })
 }
 
+/// How often the drain thread looks at its stop flag while /dev/uhid is quiet.
+const DRAIN_POLL: Duration = Duration::from_millis(100);
+
 /// An open virtual FIDO device.
 #[derive(Debug)]
 pub struct UhidTransport {
@@ -282,13 +296,7 @@ impl UhidTransport {
     /// Serve until `stop` is set, then destroy the device.
     pub fn serve(self, app: SharedApp, config: Config, stop: &AtomicBool) -> io::Result<()> {
         let sink = UhidSink(self.file.try_clone()?);
-        server::serve(UhidSource(self), sink, app, config, stop)
-    }
-
-    fn refuse(&mut self, kind: u32, id: u32) {
-        if let Err(err) = self.file.write_all(&encode_report_refusal(kind, id)[..]) {
-            tracing::warn!(%err, "cannot answer a uhid report request");
-        }
+        server::serve(UhidSource::start(self)?, sink, app, config, stop)
     }
 }
 
@@ -316,57 +324,144 @@ fn explain_open_error(path: &Path, err: io::Error) -> io::Error {
     io::Error::new(err.kind(), format!("{}: {err}: {hint}", path.display()))
 }
 
-struct UhidSource(UhidTransport);
+/// What the drain thread hands the CTAPHID loop.
+type Drained = io::Result<Report>;
+
+/// The CTAPHID loop's side of the device: reports drained from /dev/uhid by [`drain`].
+struct UhidSource {
+    reports: Receiver<Drained>,
+    stop: Arc<AtomicBool>,
+    drain: Option<JoinHandle<()>>,
+    /// Kept last: dropping it destroys the device, after the drain thread has stopped.
+    _device: UhidTransport,
+}
+
+impl UhidSource {
+    fn start(device: UhidTransport) -> io::Result<UhidSource> {
+        let (tx, reports) = crossbeam_channel::unbounded();
+        let stop = Arc::new(AtomicBool::new(false));
+        let file = device.file.try_clone()?;
+        let drain = {
+            let stop = Arc::clone(&stop);
+            thread::Builder::new()
+                .name("uhid-drain".into())
+                .spawn(move || drain(file, &tx, &stop))?
+        };
+        Ok(UhidSource {
+            reports,
+            stop,
+            drain: Some(drain),
+            _device: device,
+        })
+    }
+}
+
+impl Drop for UhidSource {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        if let Some(drain) = self.drain.take() {
+            if drain.join().is_err() {
+                tracing::error!("uhid drain thread panicked");
+            }
+        }
+    }
+}
 
 impl ReportSource<()> for UhidSource {
     fn recv(&mut self, timeout: Duration) -> io::Result<Option<((), Report)>> {
-        let mut pfd = libc::pollfd {
-            fd: self.0.file.as_raw_fd(),
-            events: libc::POLLIN,
-            revents: 0,
+        match self.reports.recv_timeout(timeout) {
+            Ok(Ok(report)) => Ok(Some(((), report))),
+            Ok(Err(err)) => Err(err),
+            Err(RecvTimeoutError::Timeout) => Ok(None),
+            Err(RecvTimeoutError::Disconnected) => Err(io::Error::new(
+                ErrorKind::BrokenPipe,
+                "the uhid drain thread stopped",
+            )),
+        }
+    }
+}
+
+/// Read /dev/uhid until `stop` (or an error, which is passed on and ends the thread): output
+/// reports go to `reports` at once, report requests are refused here, the rest is logged.
+fn drain(mut file: File, reports: &Sender<Drained>, stop: &AtomicBool) {
+    let mut ev = vec![0u8; EVENT_SIZE];
+    while !stop.load(Ordering::SeqCst) {
+        match read_event(&mut file, &mut ev, DRAIN_POLL) {
+            Ok(None) => continue,
+            Ok(Some(n)) => match parse_event(&ev[..n]) {
+                Ok(event) => {
+                    if let Some(report) = handle_event(&mut file, event) {
+                        if reports.send(Ok(report)).is_err() {
+                            return; // the CTAPHID loop is gone
+                        }
+                    }
+                }
+                Err(err) => tracing::warn!(%err, "ignoring a malformed uhid event"),
+            },
+            Err(err) => {
+                let _ = reports.send(Err(err));
+                return;
+            }
+        }
+    }
+}
+
+/// Wait up to `timeout` for one event; `Ok(None)` when none came (or the wait was interrupted).
+fn read_event(file: &mut File, ev: &mut [u8], timeout: Duration) -> io::Result<Option<usize>> {
+    let mut pfd = libc::pollfd {
+        fd: file.as_raw_fd(),
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    let millis = libc::c_int::try_from(timeout.as_millis()).unwrap_or(libc::c_int::MAX);
+    // SAFETY: one valid pollfd for the duration of the call.
+    let ready = unsafe { libc::poll(&mut pfd, 1, millis) };
+    if ready < 0 {
+        let err = io::Error::last_os_error();
+        return if err.kind() == ErrorKind::Interrupted {
+            Ok(None)
+        } else {
+            Err(err)
         };
-        let millis = libc::c_int::try_from(timeout.as_millis()).unwrap_or(libc::c_int::MAX);
-        // SAFETY: one valid pollfd for the duration of the call.
-        let ready = unsafe { libc::poll(&mut pfd, 1, millis) };
-        if ready < 0 {
-            let err = io::Error::last_os_error();
-            return if err.kind() == ErrorKind::Interrupted {
-                Ok(None)
-            } else {
-                Err(err)
-            };
+    }
+    if ready == 0 {
+        return Ok(None);
+    }
+    match file.read(ev) {
+        Ok(0) => Err(io::Error::new(ErrorKind::UnexpectedEof, "/dev/uhid closed")),
+        Ok(n) => Ok(Some(n)),
+        Err(e) if matches!(e.kind(), ErrorKind::Interrupted | ErrorKind::WouldBlock) => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+/// Act on one kernel event; the output report it carries, if any.
+fn handle_event(file: &mut File, event: UhidEvent) -> Option<Report> {
+    match event {
+        UhidEvent::Output(report) => return Some(report),
+        UhidEvent::BadOutput(len) => {
+            tracing::debug!(len, "dropping an output report of the wrong size")
         }
-        if ready == 0 {
-            return Ok(None);
+        UhidEvent::GetReport { id, rnum } => {
+            tracing::debug!(rnum, "refusing GET_REPORT");
+            refuse(file, event_type::GET_REPORT_REPLY, id);
         }
-        let mut ev = vec![0u8; EVENT_SIZE];
-        let n = match self.0.file.read(&mut ev) {
-            Ok(n) => n,
-            Err(e) if matches!(e.kind(), ErrorKind::Interrupted | ErrorKind::WouldBlock) => {
-                return Ok(None)
-            }
-            Err(e) => return Err(e),
-        };
-        match parse_event(&ev[..n])? {
-            UhidEvent::Output(report) => return Ok(Some(((), report))),
-            UhidEvent::BadOutput(len) => {
-                tracing::debug!(len, "dropping an output report of the wrong size")
-            }
-            UhidEvent::GetReport { id, rnum } => {
-                tracing::debug!(rnum, "refusing GET_REPORT");
-                self.0.refuse(event_type::GET_REPORT_REPLY, id);
-            }
-            UhidEvent::SetReport { id, rnum } => {
-                tracing::debug!(rnum, "refusing SET_REPORT");
-                self.0.refuse(event_type::SET_REPORT_REPLY, id);
-            }
-            UhidEvent::Start => tracing::debug!("uhid start"),
-            UhidEvent::Stop => tracing::debug!("uhid stop"),
-            UhidEvent::Open => tracing::debug!("uhid: a host opened the device"),
-            UhidEvent::Close => tracing::debug!("uhid: the host closed the device"),
-            UhidEvent::Other(kind) => tracing::debug!(kind, "ignoring uhid event"),
+        UhidEvent::SetReport { id, rnum } => {
+            tracing::debug!(rnum, "refusing SET_REPORT");
+            refuse(file, event_type::SET_REPORT_REPLY, id);
         }
-        Ok(None)
+        UhidEvent::Start => tracing::debug!("uhid start"),
+        UhidEvent::Stop => tracing::debug!("uhid stop"),
+        UhidEvent::Open => tracing::debug!("uhid: a host opened the device"),
+        UhidEvent::Close => tracing::debug!("uhid: the host closed the device"),
+        UhidEvent::Other(kind) => tracing::debug!(kind, "ignoring uhid event"),
+    }
+    None
+}
+
+fn refuse(file: &mut File, kind: u32, id: u32) {
+    if let Err(err) = file.write_all(&encode_report_refusal(kind, id)[..]) {
+        tracing::warn!(%err, "cannot answer a uhid report request");
     }
 }
 
@@ -631,6 +726,63 @@ mod tests {
         server.join().unwrap().unwrap();
         // Dropping the transport destroys the device.
         assert_eq!(get_u32(&read_event(&mut kernel), 0), event_type::DESTROY);
+    }
+
+    #[test]
+    fn drains_the_kernel_queue_while_the_ctaphid_loop_is_busy() {
+        // The kernel keeps 32 events for the device and drops the rest. Here the socket's
+        // queue limit (net.unix.max_dgram_qlen, 10 by default) plays that limit: with nobody
+        // reading, the 11th send would block, and fail after the write timeout.
+        let (device_end, mut kernel) = fake_kernel();
+        kernel
+            .set_read_timeout(Some(Duration::from_secs(5)))
+            .unwrap();
+        kernel
+            .set_write_timeout(Some(Duration::from_secs(5)))
+            .unwrap();
+        let transport = UhidTransport::create_on(device_end, &DeviceIdentity::default()).unwrap();
+        assert_eq!(get_u32(&read_event(&mut kernel), 0), event_type::CREATE2);
+        let mut source = UhidSource::start(transport).unwrap();
+
+        // 200 reports (a 12 kB burst) while the CTAPHID loop does not call recv() at all.
+        let report = |i: usize| -> Report { std::array::from_fn(|j| (i + j) as u8) };
+        for i in 0..200 {
+            kernel
+                .send(&output_event(&report(i)))
+                .unwrap_or_else(|e| panic!("event {i} not drained: {e}"));
+        }
+        // A report request in the middle of a burst is answered by the drain thread too.
+        let mut get = vec![0u8; EVENT_SIZE];
+        get[..4].copy_from_slice(&event_type::GET_REPORT.to_ne_bytes());
+        get[4..8].copy_from_slice(&9u32.to_ne_bytes());
+        kernel.send(&get).unwrap();
+        let reply = read_event(&mut kernel);
+        assert_eq!(
+            (get_u32(&reply, 0), get_u32(&reply, 4)),
+            (event_type::GET_REPORT_REPLY, 9)
+        );
+
+        // All of them reach the loop, in order, none lost.
+        for i in 0..200 {
+            let got = source.recv(Duration::from_secs(5)).unwrap();
+            assert_eq!(got, Some(((), report(i))), "report {i}");
+        }
+        assert_eq!(source.recv(Duration::from_millis(50)).unwrap(), None);
+
+        // Stopping joins the drain thread, then destroys the device.
+        drop(source);
+        assert_eq!(get_u32(&read_event(&mut kernel), 0), event_type::DESTROY);
+    }
+
+    #[test]
+    fn a_closed_uhid_file_ends_serving_with_an_error() {
+        let (device_end, mut kernel) = fake_kernel();
+        let transport = UhidTransport::create_on(device_end, &DeviceIdentity::default()).unwrap();
+        read_event(&mut kernel);
+        let mut source = UhidSource::start(transport).unwrap();
+        drop(kernel);
+        let err = source.recv(Duration::from_secs(5)).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::UnexpectedEof, "{err}");
     }
 
     #[test]
