@@ -28,7 +28,7 @@ use palmkey::ctap::CtapError;
 use time::format_description::well_known::Rfc3339;
 use zeroize::Zeroizing;
 
-pub use audit::{AdminAction, AuditLog};
+pub use audit::{AdminAction, AuditLog, TYPE_PREFIX};
 pub use device::{discover, Connection, DeviceAddress, Discovery, FoundDevice};
 pub use enroll::{guidance, EnrollProgress, EnrollState, PendingEnrollment};
 pub use error::{AppError, AppResult};
