@@ -456,7 +456,7 @@ fn rearm_palm_uv(admin: &mut Client<CtapHid>, pin: &str) -> Result<String, DemoE
 }
 
 /// Bio enrollment of `person` under their member ID, by the terminal administrator.
-fn enroll(
+pub fn enroll(
     admin: &mut Client<CtapHid>,
     pin: &str,
     person: &Person,
