@@ -36,6 +36,12 @@ struct Cli {
     /// fresh temporary folder).
     #[arg(long, global = true)]
     data_dir: Option<PathBuf>,
+    /// Seconds a registration, sign-in or payment challenge may be answered.
+    #[arg(long, global = true, default_value_t = 300)]
+    challenge_ttl: u32,
+    /// Ceremony requests (start + finish) one client address may make per minute.
+    #[arg(long, global = true, default_value_t = 60)]
+    ceremony_rate_limit: u32,
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -91,6 +97,8 @@ fn app(cli: &Cli, data_dir: &Path) -> anyhow::Result<(AppState, Arc<dyn Store>)>
         rp_id: cli.rp_id.clone(),
         rp_name: cli.rp_name.clone(),
         data_dir: data_dir.to_owned(),
+        challenge_ttl: time::Duration::seconds(i64::from(cli.challenge_ttl)),
+        ceremony_rate_limit: cli.ceremony_rate_limit,
         ..Config::default()
     };
     let store: Arc<dyn Store> = Arc::new(

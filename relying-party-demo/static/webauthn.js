@@ -21,9 +21,10 @@ function csrfToken() {
   return meta ? meta.content : "";
 }
 
-async function postJson(url, body) {
+async function postJson(url, body, signal) {
   const res = await fetch(url, {
     method: "POST",
+    signal,
     credentials: "same-origin",
     headers: { "content-type": "application/json", "x-csrf-token": csrfToken() },
     body: JSON.stringify(body ?? {}),
@@ -94,21 +95,26 @@ async function register(form) {
   location.assign(done.redirect);
 }
 
-// One pending autofill request at a time; the button aborts it before its own prompt.
-let conditional = null;
+// One sign-in at a time: the session has one pending sign-in challenge, so a new attempt
+// (the button) aborts the running one (autofill) *before* asking for its own challenge, and an
+// aborted attempt never posts a finish.
+let pending = null;
 
 async function login(mediation) {
-  conditional?.abort();
-  const options = await postJson("/login/start");
-  const request = { publicKey: requestOptions(options) };
+  pending?.abort();
+  const controller = new AbortController();
+  pending = controller;
+  const options = await postJson("/login/start", {}, controller.signal);
+  if (controller.signal.aborted) return;
+  const request = { publicKey: requestOptions(options), signal: controller.signal };
   if (mediation === "conditional") {
-    conditional = new AbortController();
     request.mediation = "conditional";
-    request.signal = conditional.signal;
   } else {
     status("Waiting for your authenticator…");
   }
   const cred = await navigator.credentials.get(request);
+  if (controller.signal.aborted) return;
+  pending = null;
   const done = await postJson("/login/finish", assertionJson(cred));
   location.assign(done.redirect);
 }
