@@ -1,5 +1,8 @@
 //! `palmkey bench`: end-to-end latency of makeCredential and getAssertion over the UDP
-//! transport, against a `palmkey serve` child on a throw-away state folder.
+//! transport, against a `palmkey serve` child on a throw-away state folder; then a palm-verified
+//! getAssertion with a large enrolled population ([`palm`]).
+
+mod palm;
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -19,6 +22,15 @@ pub struct BenchArgs {
     /// The `palmkey` binary to serve with (default: this executable).
     #[arg(long)]
     pub binary: Option<PathBuf>,
+    /// Enrolled people for the palm-verified getAssertion (0 skips it).
+    #[arg(long, default_value_t = 10_000)]
+    pub palm_people: usize,
+    /// Of those, real synthetic people (the rest are derived from them); also the probes.
+    #[arg(long, default_value_t = 40)]
+    pub palm_real: usize,
+    /// Only the palm measurement.
+    #[arg(long)]
+    pub palm_only: bool,
 }
 
 /// Latency summary of one operation.
@@ -80,9 +92,22 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
         rand::random::<u64>()
     ));
     std::fs::create_dir_all(&state).context("creating the bench state folder")?;
-    let result = bench(&binary, &state, args.iterations, args.warmup);
+    let result = if args.palm_only {
+        Ok(())
+    } else {
+        bench(&binary, &state, args.iterations, args.warmup)
+    };
     let _ = std::fs::remove_dir_all(&state);
-    result
+    result?;
+    if args.palm_people > 0 {
+        palm::run(
+            args.palm_people,
+            args.palm_real.min(args.palm_people),
+            args.iterations,
+            args.warmup,
+        )?;
+    }
+    Ok(())
 }
 
 fn bench(
