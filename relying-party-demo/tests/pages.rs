@@ -9,7 +9,7 @@ use common::Site;
 async fn pages_render_with_a_session_and_csrf_token() {
     let site = Site::new();
     let mut tab = site.tab();
-    for path in ["/", "/register", "/login"] {
+    for path in ["/", "/register", "/login", "/shop", "/pos"] {
         let page = tab.get(path).await;
         assert_eq!(page.status, StatusCode::OK, "{path}");
         assert!(page.body.contains(r#"<meta name="csrf-token""#), "{path}");

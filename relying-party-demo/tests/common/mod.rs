@@ -69,11 +69,15 @@ pub struct Site {
 
 impl Site {
     pub fn new() -> Self {
+        Self::with_config(Config::default())
+    }
+
+    pub fn with_config(config: Config) -> Self {
         let clock = Arc::new(ManualClock::new(
             OffsetDateTime::from_unix_timestamp(1_800_000_000).unwrap(),
         ));
         let store = Arc::new(SqliteStore::in_memory().expect("store"));
-        let state = AppState::new(Config::default(), store.clone(), clock.clone()).expect("app");
+        let state = AppState::new(config, store.clone(), clock.clone()).expect("app");
         Site {
             app: router(state.clone()),
             state,
