@@ -146,6 +146,19 @@ impl AppState {
 
     /// A fresh session (fresh ID and CSRF token), signed in to `account` if given.
     pub fn new_session(&self, account: Option<Uuid>) -> Result<Session, ApiError> {
+        let (record, set_cookie) = self.fresh_session(account)?;
+        self.store.insert_session(&record)?;
+        Ok(Session {
+            record,
+            set_cookie: Some(set_cookie),
+        })
+    }
+
+    /// A new session record and its cookie, not stored yet.
+    fn fresh_session(
+        &self,
+        account: Option<Uuid>,
+    ) -> Result<(SessionRecord, HeaderValue), ApiError> {
         let id = random_token();
         let record = SessionRecord {
             id_hash: hash_id(&id),
@@ -153,7 +166,6 @@ impl AppState {
             csrf_token: random_token(),
             expires: self.clock.now() + self.config.session_ttl,
         };
-        self.store.insert_session(&record)?;
         let cookie = format!(
             "{COOKIE_NAME}={id}; Path=/; HttpOnly; SameSite=Lax; Max-Age={}{}",
             self.config.session_ttl.whole_seconds(),
@@ -163,22 +175,20 @@ impl AppState {
                 ""
             }
         );
-        Ok(Session {
-            record,
-            set_cookie: Some(
-                HeaderValue::from_str(&cookie)
-                    .map_err(|e| ApiError::Internal(format!("cookie header: {e}")))?,
-            ),
-        })
+        let cookie = HeaderValue::from_str(&cookie)
+            .map_err(|e| ApiError::Internal(format!("cookie header: {e}")))?;
+        Ok((record, cookie))
     }
 
     /// Replace `old` by a new session for `account` (sign-in), so an ID planted before
     /// sign-in is worthless after it. The basket comes along.
     pub fn rotate_session(&self, old: &Session, account: Uuid) -> Result<Session, ApiError> {
-        let new = self.new_session(Some(account))?;
-        self.store.move_basket(old.id_hash(), new.id_hash())?;
-        self.store.delete_session(old.id_hash())?;
-        Ok(new)
+        let (record, set_cookie) = self.fresh_session(Some(account))?;
+        self.store.replace_session(old.id_hash(), &record)?;
+        Ok(Session {
+            record,
+            set_cookie: Some(set_cookie),
+        })
     }
 
     /// End `session` and tell the browser to drop its cookie.

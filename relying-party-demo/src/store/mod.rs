@@ -186,6 +186,9 @@ pub trait Store: shop::Shop + Send + Sync + 'static {
         now: OffsetDateTime,
     ) -> StoreResult<Option<SessionRecord>>;
     fn delete_session(&self, id_hash: &[u8; 32]) -> StoreResult<()>;
+    /// Sign-in: store `new`, carry the basket over from `old`, and delete `old` with its
+    /// pending ceremonies — one transaction.
+    fn replace_session(&self, old: &[u8; 32], new: &SessionRecord) -> StoreResult<()>;
 
     /// Store a pending ceremony for a session, replacing any earlier one of the same kind.
     fn put_ceremony(

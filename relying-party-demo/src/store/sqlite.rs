@@ -120,6 +120,22 @@ const MIGRATIONS: &[&str] = &[
     );",
 ];
 
+/// `execute` through the connection's statement cache (hot paths run the same SQL
+/// thousands of times a second; parsing it each time costs more than running it).
+fn exec(conn: &Connection, sql: &str, params: impl rusqlite::Params) -> rusqlite::Result<usize> {
+    conn.prepare_cached(sql)?.execute(params)
+}
+
+/// `query_row` through the statement cache.
+fn row<T>(
+    conn: &Connection,
+    sql: &str,
+    params: impl rusqlite::Params,
+    f: impl FnOnce(&Row<'_>) -> rusqlite::Result<T>,
+) -> rusqlite::Result<T> {
+    conn.prepare_cached(sql)?.query_row(params, f)
+}
+
 /// SQLite behind a mutex: one writer at a time is what SQLite allows anyway.
 pub struct SqliteStore {
     conn: Mutex<Connection>,
@@ -157,6 +173,7 @@ impl SqliteStore {
     }
 
     fn from_connection(mut conn: Connection) -> StoreResult<Self> {
+        conn.set_prepared_statement_cache_capacity(64);
         conn.pragma_update(None, "foreign_keys", "ON")?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "NORMAL")?;
@@ -169,7 +186,8 @@ impl SqliteStore {
     /// The schema version after migration.
     pub fn schema_version(&self) -> StoreResult<usize> {
         let conn = self.conn()?;
-        let v: i64 = conn.query_row(
+        let v: i64 = row(
+            &conn,
             "SELECT COALESCE(MAX(version), 0) FROM schema_migrations",
             [],
             |r| r.get(0),
@@ -190,7 +208,8 @@ fn migrate(conn: &mut Connection) -> StoreResult<()> {
             applied_ms INTEGER NOT NULL
         )",
     )?;
-    let current: i64 = conn.query_row(
+    let current: i64 = row(
+        conn,
         "SELECT COALESCE(MAX(version), 0) FROM schema_migrations",
         [],
         |r| r.get(0),
@@ -204,7 +223,8 @@ fn migrate(conn: &mut Connection) -> StoreResult<()> {
     for (index, sql) in MIGRATIONS.iter().enumerate().skip(current as usize) {
         let tx = conn.transaction()?;
         tx.execute_batch(sql)?;
-        tx.execute(
+        exec(
+            &tx,
             "INSERT INTO schema_migrations (version, applied_ms) VALUES (?1, ?2)",
             params![index as i64 + 1, to_ms(OffsetDateTime::now_utc())],
         )?;
@@ -276,7 +296,8 @@ impl Store for SqliteStore {
         let mut conn = self.conn()?;
         let tx = conn.transaction()?;
         if let Some(account) = new_account {
-            tx.execute(
+            exec(
+                &tx,
                 "INSERT INTO accounts (id, display_name, created_ms, member_no)
                  VALUES (?1, ?2, ?3, (SELECT COALESCE(MAX(member_no), 1000) + 1 FROM accounts))",
                 params![
@@ -286,7 +307,8 @@ impl Store for SqliteStore {
                 ],
             )?;
         }
-        let exists: bool = tx.query_row(
+        let exists: bool = row(
+            &tx,
             "SELECT EXISTS (SELECT 1 FROM passkeys WHERE credential_id = ?1)",
             params![p.credential_id],
             |r| r.get(0),
@@ -294,7 +316,7 @@ impl Store for SqliteStore {
         if exists {
             return Err(StoreError::DuplicateCredential);
         }
-        tx.execute(
+        exec(&tx,
             &format!(
                 "INSERT INTO passkeys ({PASSKEY_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"
             ),
@@ -317,14 +339,13 @@ impl Store for SqliteStore {
     }
 
     fn account(&self, id: Uuid) -> StoreResult<Option<Account>> {
-        let row: Option<(String, i64, i64)> = self
-            .conn()?
-            .query_row(
-                "SELECT display_name, created_ms, member_no FROM accounts WHERE id = ?1",
-                params![id.to_string()],
-                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-            )
-            .optional()?;
+        let row: Option<(String, i64, i64)> = row(
+            &*self.conn()?,
+            "SELECT display_name, created_ms, member_no FROM accounts WHERE id = ?1",
+            params![id.to_string()],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )
+        .optional()?;
         row.map(|(display_name, created, member_no)| {
             Ok(Account {
                 id,
@@ -337,20 +358,19 @@ impl Store for SqliteStore {
     }
 
     fn passkey(&self, credential_id: &[u8]) -> StoreResult<Option<PasskeyRecord>> {
-        let row = self
-            .conn()?
-            .query_row(
-                &format!("SELECT {PASSKEY_COLUMNS} FROM passkeys WHERE credential_id = ?1"),
-                params![credential_id],
-                passkey_row,
-            )
-            .optional()?;
+        let row = row(
+            &*self.conn()?,
+            &format!("SELECT {PASSKEY_COLUMNS} FROM passkeys WHERE credential_id = ?1"),
+            params![credential_id],
+            passkey_row,
+        )
+        .optional()?;
         row.map(passkey_record).transpose()
     }
 
     fn passkeys_of(&self, account: Uuid) -> StoreResult<Vec<PasskeyRecord>> {
         let conn = self.conn()?;
-        let mut stmt = conn.prepare(&format!(
+        let mut stmt = conn.prepare_cached(&format!(
             "SELECT {PASSKEY_COLUMNS} FROM passkeys WHERE account = ?1 ORDER BY created_ms"
         ))?;
         let rows = stmt
@@ -366,7 +386,8 @@ impl Store for SqliteStore {
         backup_state: bool,
         at: OffsetDateTime,
     ) -> StoreResult<()> {
-        self.conn()?.execute(
+        exec(
+            &*self.conn()?,
             "UPDATE passkeys SET passkey_json = ?2, backup_state = ?3, last_used_ms = ?4
              WHERE credential_id = ?1",
             params![credential_id, passkey_json, backup_state, to_ms(at)],
@@ -375,7 +396,8 @@ impl Store for SqliteStore {
     }
 
     fn rename_passkey(&self, account: Uuid, credential_id: &[u8], name: &str) -> StoreResult<bool> {
-        let changed = self.conn()?.execute(
+        let changed = exec(
+            &*self.conn()?,
             "UPDATE passkeys SET name = ?3 WHERE credential_id = ?1 AND account = ?2",
             params![credential_id, account.to_string(), name],
         )?;
@@ -385,7 +407,8 @@ impl Store for SqliteStore {
     fn delete_passkey(&self, account: Uuid, credential_id: &[u8]) -> StoreResult<PasskeyRemoval> {
         let mut conn = self.conn()?;
         let tx = conn.transaction()?;
-        let (mine, total): (bool, i64) = tx.query_row(
+        let (mine, total): (bool, i64) = row(
+            &tx,
             "SELECT EXISTS (SELECT 1 FROM passkeys WHERE credential_id = ?1 AND account = ?2),
                     (SELECT COUNT(*) FROM passkeys WHERE account = ?2)",
             params![credential_id, account.to_string()],
@@ -397,7 +420,8 @@ impl Store for SqliteStore {
         if total <= 1 {
             return Ok(PasskeyRemoval::LastPasskey);
         }
-        tx.execute(
+        exec(
+            &tx,
             "DELETE FROM passkeys WHERE credential_id = ?1 AND account = ?2",
             params![credential_id, account.to_string()],
         )?;
@@ -406,7 +430,8 @@ impl Store for SqliteStore {
     }
 
     fn flag_counter_regression(&self, credential_id: &[u8], at: OffsetDateTime) -> StoreResult<()> {
-        self.conn()?.execute(
+        exec(
+            &*self.conn()?,
             "UPDATE passkeys SET counter_regression_ms = ?2 WHERE credential_id = ?1",
             params![credential_id, to_ms(at)],
         )?;
@@ -414,7 +439,8 @@ impl Store for SqliteStore {
     }
 
     fn record_sign_in(&self, r: &SignInRecord) -> StoreResult<()> {
-        self.conn()?.execute(
+        exec(
+            &*self.conn()?,
             "INSERT INTO sign_ins (account, credential_id, at_ms, outcome) VALUES (?1, ?2, ?3, ?4)",
             params![
                 r.account.to_string(),
@@ -428,7 +454,7 @@ impl Store for SqliteStore {
 
     fn sign_ins_of(&self, account: Uuid, limit: usize) -> StoreResult<Vec<SignInRecord>> {
         let conn = self.conn()?;
-        let mut stmt = conn.prepare(
+        let mut stmt = conn.prepare_cached(
             "SELECT credential_id, at_ms, outcome FROM sign_ins WHERE account = ?1
              ORDER BY at_ms DESC, id DESC LIMIT ?2",
         )?;
@@ -454,7 +480,7 @@ impl Store for SqliteStore {
     }
 
     fn insert_session(&self, s: &SessionRecord) -> StoreResult<()> {
-        self.conn()?.execute(
+        exec(&*self.conn()?,
             "INSERT INTO sessions (id_hash, account, csrf_token, expires_ms) VALUES (?1, ?2, ?3, ?4)",
             params![
                 &s.id_hash[..],
@@ -471,15 +497,14 @@ impl Store for SqliteStore {
         id_hash: &[u8; 32],
         now: OffsetDateTime,
     ) -> StoreResult<Option<SessionRecord>> {
-        let row: Option<(Option<String>, String, i64)> = self
-            .conn()?
-            .query_row(
-                "SELECT account, csrf_token, expires_ms FROM sessions
+        let row: Option<(Option<String>, String, i64)> = row(
+            &*self.conn()?,
+            "SELECT account, csrf_token, expires_ms FROM sessions
                  WHERE id_hash = ?1 AND expires_ms > ?2",
-                params![&id_hash[..], to_ms(now)],
-                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-            )
-            .optional()?;
+            params![&id_hash[..], to_ms(now)],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )
+        .optional()?;
         row.map(|(account, csrf_token, expires)| {
             Ok(SessionRecord {
                 id_hash: *id_hash,
@@ -493,18 +518,53 @@ impl Store for SqliteStore {
 
     fn delete_session(&self, id_hash: &[u8; 32]) -> StoreResult<()> {
         let conn = self.conn()?;
-        conn.execute(
+        exec(
+            &conn,
             "DELETE FROM ceremonies WHERE session = ?1",
             params![&id_hash[..]],
         )?;
-        conn.execute(
+        exec(
+            &conn,
             "DELETE FROM baskets WHERE session = ?1",
             params![&id_hash[..]],
         )?;
-        conn.execute(
+        exec(
+            &conn,
             "DELETE FROM sessions WHERE id_hash = ?1",
             params![&id_hash[..]],
         )?;
+        Ok(())
+    }
+
+    fn replace_session(&self, old: &[u8; 32], new: &SessionRecord) -> StoreResult<()> {
+        let mut conn = self.conn()?;
+        let tx = conn.transaction()?;
+        exec(
+            &tx,
+            "INSERT INTO sessions (id_hash, account, csrf_token, expires_ms) VALUES (?1, ?2, ?3, ?4)",
+            params![
+                &new.id_hash[..],
+                new.account.map(|a| a.to_string()),
+                new.csrf_token,
+                to_ms(new.expires)
+            ],
+        )?;
+        exec(
+            &tx,
+            "UPDATE OR REPLACE baskets SET session = ?2 WHERE session = ?1",
+            params![&old[..], &new.id_hash[..]],
+        )?;
+        exec(
+            &tx,
+            "DELETE FROM ceremonies WHERE session = ?1",
+            params![&old[..]],
+        )?;
+        exec(
+            &tx,
+            "DELETE FROM sessions WHERE id_hash = ?1",
+            params![&old[..]],
+        )?;
+        tx.commit()?;
         Ok(())
     }
 
@@ -515,7 +575,8 @@ impl Store for SqliteStore {
         state: &str,
         expires: OffsetDateTime,
     ) -> StoreResult<()> {
-        self.conn()?.execute(
+        exec(
+            &*self.conn()?,
             "INSERT OR REPLACE INTO ceremonies (session, kind, state, expires_ms)
              VALUES (?1, ?2, ?3, ?4)",
             params![&session[..], kind.as_str(), state, to_ms(expires)],
@@ -531,15 +592,14 @@ impl Store for SqliteStore {
     ) -> StoreResult<TakenCeremony> {
         // DELETE .. RETURNING: reading and consuming the challenge is one atomic step, so two
         // concurrent finishes cannot both use it.
-        let row: Option<(String, i64)> = self
-            .conn()?
-            .query_row(
-                "DELETE FROM ceremonies WHERE session = ?1 AND kind = ?2
+        let row: Option<(String, i64)> = row(
+            &*self.conn()?,
+            "DELETE FROM ceremonies WHERE session = ?1 AND kind = ?2
                  RETURNING state, expires_ms",
-                params![&session[..], kind.as_str()],
-                |r| Ok((r.get(0)?, r.get(1)?)),
-            )
-            .optional()?;
+            params![&session[..], kind.as_str()],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .optional()?;
         Ok(match row {
             None => TakenCeremony::Missing,
             Some((_, expires)) if expires <= to_ms(now) => TakenCeremony::Expired,
@@ -550,12 +610,18 @@ impl Store for SqliteStore {
     fn purge_expired(&self, now: OffsetDateTime) -> StoreResult<usize> {
         let conn = self.conn()?;
         let now = to_ms(now);
-        let c = conn.execute(
+        let c = exec(
+            &conn,
             "DELETE FROM ceremonies WHERE expires_ms <= ?1",
             params![now],
         )?;
-        let s = conn.execute("DELETE FROM sessions WHERE expires_ms <= ?1", params![now])?;
-        let b = conn.execute(
+        let s = exec(
+            &conn,
+            "DELETE FROM sessions WHERE expires_ms <= ?1",
+            params![now],
+        )?;
+        let b = exec(
+            &conn,
             "DELETE FROM baskets WHERE session NOT IN (SELECT id_hash FROM sessions)",
             [],
         )?;
