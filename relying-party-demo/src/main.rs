@@ -180,6 +180,7 @@ async fn demo(cli: &Cli, no_serve: bool, no_uhid: bool) -> anyhow::Result<()> {
     let server = tokio::spawn(serve_on(listener, state, store));
 
     let people = cast();
+    let first_person = people.first().map(|p| p.name.clone()).unwrap_or_default();
     println!(
         "{} synthetic people enroll, register, sign in and pay in store; the CTAP client acts as the browser\n",
         people.len()
@@ -220,8 +221,9 @@ async fn demo(cli: &Cli, no_serve: bool, no_uhid: bool) -> anyhow::Result<()> {
     } else {
         match terminal.expose_uhid() {
             Ok(()) => println!(
-                "the terminal is also a USB security key now (/dev/uhid): open {} in a browser here and sign in; the simulated sensor still shows the last person's palm",
-                cli.origin
+                "the terminal is also a USB security key now (/dev/uhid): open {} in a browser here and sign in; the simulated sensor shows {}'s palm",
+                cli.origin,
+                first_person
             ),
             Err(e) => println!("no real-browser device: {e}"),
         }

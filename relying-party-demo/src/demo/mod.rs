@@ -246,6 +246,12 @@ impl Scenario<'_> {
         }
         let (took, result) = timed(|| rearm_palm_uv(&mut admin, &self.admin_pin));
         report.push("admin", "PIN re-arms palm UV retries", took, result);
+        // Leave the first person's palm on the sensor, for a real browser afterwards.
+        if let Some(first) = people.first() {
+            admin.set_simulated_hand(&SimulatedHand::Synthetic {
+                identity: first.identity,
+            })?;
+        }
         Ok(report)
     }
 
