@@ -141,9 +141,9 @@ pub struct SignInRecord {
 ///   `SEQUENCE` for `accounts.member_no`, `BIGSERIAL` for order/payment ids;
 /// - `take_ceremony` as one `DELETE … RETURNING` (single use under concurrency: Postgres
 ///   supports it as SQLite does);
-/// - `record_passkey_use` as a compare-and-set on the stored counter (`UPDATE … WHERE
-///   counter < $new`) so two instances verifying replayed assertions cannot both win —
-///   SQLite's single writer gives that for free here;
+/// - `record_passkey_use` as a compare-and-set on the stored counter (as the SQLite store
+///   does with `json_extract`; a Postgres store would keep the counter in its own column),
+///   so concurrent sign-ins never move it backwards;
 /// - `register_passkey`, `delete_passkey` and `place_order` in one transaction each
 ///   (`SERIALIZABLE`, or `SELECT … FOR UPDATE` on the account row for the last-passkey rule);
 /// - the rate limiter is per process; several instances would move it to the database or a

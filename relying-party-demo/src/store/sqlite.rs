@@ -386,9 +386,17 @@ impl Store for SqliteStore {
         backup_state: bool,
         at: OffsetDateTime,
     ) -> StoreResult<()> {
+        // Compare-and-set on the signature counter: two sign-ins with the same passkey verify
+        // concurrently (outside this lock); the one with the lower counter must not overwrite
+        // the higher one, or a replay of the newer assertion's counter would pass later.
         exec(
             &*self.conn()?,
-            "UPDATE passkeys SET passkey_json = ?2, backup_state = ?3, last_used_ms = ?4
+            "UPDATE passkeys SET
+                 passkey_json = CASE WHEN COALESCE(json_extract(passkey_json, '$.cred.counter'), 0)
+                     <= COALESCE(json_extract(?2, '$.cred.counter'), 0) THEN ?2 ELSE passkey_json END,
+                 backup_state = CASE WHEN COALESCE(json_extract(passkey_json, '$.cred.counter'), 0)
+                     <= COALESCE(json_extract(?2, '$.cred.counter'), 0) THEN ?3 ELSE backup_state END,
+                 last_used_ms = MAX(COALESCE(last_used_ms, 0), ?4)
              WHERE credential_id = ?1",
             params![credential_id, passkey_json, backup_state, to_ms(at)],
         )?;
@@ -727,6 +735,26 @@ mod tests {
         assert_eq!(got.counter_regression, Some(now()));
         assert!(got.backup_state);
         assert_eq!(store.passkeys_of(account.id).unwrap().len(), 1);
+
+        // The signature counter only moves forward, whatever order concurrent uses land in.
+        let at = now() + Duration::seconds(9);
+        let json = |n: u32| format!(r#"{{"cred":{{"counter":{n}}}}}"#);
+        store
+            .record_passkey_use(&[1, 2, 3], &json(7), false, at)
+            .unwrap();
+        store
+            .record_passkey_use(&[1, 2, 3], &json(6), true, at)
+            .unwrap();
+        let got = store.passkey(&[1, 2, 3]).unwrap().unwrap();
+        assert_eq!(got.passkey_json, json(7));
+        assert!(!got.backup_state, "the stale write changed nothing");
+        store
+            .record_passkey_use(&[1, 2, 3], &json(8), true, at)
+            .unwrap();
+        assert_eq!(
+            store.passkey(&[1, 2, 3]).unwrap().unwrap().passkey_json,
+            json(8)
+        );
 
         // rename: only the owner's; delete: never the last one
         assert!(store
