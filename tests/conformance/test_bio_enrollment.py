@@ -20,6 +20,11 @@ from palm import CAPTURE_TIMEOUT_MS, Admin, Bio, expect_ctap, person, set_hand, 
 ERR = CtapError.ERR
 P = ClientPin.PERMISSION
 
+# Synthetic identities (sim seed 1) used for genuine palms: 20, 22, 24 and 25 are people whose
+# first 12 simulated captures the current PAD accepts as bona fide. It falsely rejects about a
+# quarter of bona fide synthetic captures (see the sensor report / notes/palm-chat.md); these
+# tests check bio enrollment's protocol, not the engine's accuracy (`palmkey palm eval`).
+
 
 @pytest.fixture(scope="module")
 def sim(palmkey_bin):
@@ -38,7 +43,8 @@ def test_get_info_advertises_palm_bio_enrollment(palmkey_bin):
         # Supported but nothing enrolled yet: bioEnroll and uv present and false.
         assert info.options.get("bioEnroll") is False
         assert info.options.get("uv") is False
-        assert info.options.get("uvBioEnroll") is True
+        # Enrollment is the administrator's: a palm never gets a `be` token.
+        assert info.options.get("uvBioEnroll") is False
         assert info.uv_modality == 0x100, "handprint"
         assert Ctap2.CMD.BIO_ENROLLMENT == 0x09
 
@@ -46,9 +52,18 @@ def test_get_info_advertises_palm_bio_enrollment(palmkey_bin):
 def test_without_a_sensor_there_is_no_bio_enrollment(ctap):
     info = ctap.get_info()
     assert "bioEnroll" not in info.options
+    assert "uvBioEnroll" not in info.options
+    with pytest.raises(CtapError) as e:
+        ctap.send_cbor(0x09, {0x01: 0x01, 0x02: Bio.SENSOR_INFO})
+    assert e.value.code == ERR.INVALID_COMMAND
+
+
+@pytest.mark.xfail(strict=True, reason="known bug: getModality answers 1 without a palm sensor "
+                   "(ctap/bio_enrollment/mod.rs handles it before looking for the enroller)")
+def test_without_a_sensor_get_modality_is_invalid_command(ctap):
     with pytest.raises(CtapError) as e:
         ctap.send_cbor(0x09, {0x06: True})
-    assert e.value.code in (ERR.INVALID_COMMAND, ERR.UNSUPPORTED_OPTION)
+    assert e.value.code == ERR.INVALID_COMMAND
 
 
 def test_get_modality_is_one_hosts_accept(admin, sim):
@@ -66,11 +81,14 @@ def test_sensor_info_needs_no_token(admin):
 def test_be_permission_and_auth_param_are_checked(admin):
     expect_ctap(ERR.PUAT_REQUIRED, admin.bio, Bio.ENROLL_BEGIN, auth=False)
     expect_ctap(ERR.PUAT_REQUIRED, admin.bio, Bio.ENUMERATE, auth=False)
+    # A token without `be` is refused like a bad MAC (CTAP 2.1 §6.7: PIN_AUTH_INVALID).
     wrong = admin.token(P.CREDENTIAL_MGMT)
-    expect_ctap(ERR.UNAUTHORIZED_PERMISSION, admin.bio, Bio.ENUMERATE, token=wrong)
+    expect_ctap(ERR.PIN_AUTH_INVALID, admin.bio, Bio.ENUMERATE, token=wrong)
+    # A palm cannot get a `be` token (uvBioEnroll false) even once people are enrolled;
+    # tested in test_palm_stories.
     # A param computed over other bytes.
     token = admin.token()
-    bogus = admin.protocol.authenticate(token, b"\x01\x04")
+    bogus = admin.protocol.authenticate(token, b"\x01\x05")  # MAC of another subcommand
     with pytest.raises(CtapError) as e:
         admin.ctap.bio_enrollment(modality=admin.modality, sub_cmd=Bio.ENUMERATE,
                                   pin_uv_protocol=admin.protocol.VERSION, pin_uv_param=bogus)
@@ -84,7 +102,7 @@ def test_enumerate_with_nobody_enrolled_is_invalid_option(palmkey_bin):
 
 
 def test_enroll_reports_remaining_samples(admin, sim):
-    person(sim.device, 21)
+    person(sim.device, 20)
     token = admin.token()
     required = admin.bio(Bio.SENSOR_INFO, auth=False)[Bio.MAX_SAMPLES]
     r = admin.bio(Bio.ENROLL_BEGIN, token=token)
@@ -101,7 +119,7 @@ def test_enroll_reports_remaining_samples(admin, sim):
 
 
 def test_an_enrolled_palm_is_refused_with_fp_exists(admin, sim):
-    person(sim.device, 21)
+    person(sim.device, 20)
     r = admin.bio(Bio.ENROLL_BEGIN)
     assert r[Bio.LAST_STATUS] == Bio.EXISTS
     assert r[Bio.REMAINING] == admin.bio(Bio.SENSOR_INFO, auth=False)[Bio.MAX_SAMPLES]
@@ -168,27 +186,27 @@ def test_enrollment_timeout_and_cancel_while_waiting_for_a_hand(admin, sim):
 def test_friendly_names(admin, sim):
     token = admin.token()
     (template_id, _), = [(t, n) for t, n in admin.enrollments(token).items()]
-    admin.bio(Bio.SET_NAME, {0x01: template_id, 0x02: "M-0021"}, token=token)
-    assert admin.enrollments(token) == {template_id: "M-0021"}
+    admin.bio(Bio.SET_NAME, {0x01: template_id, 0x02: "M-0020"}, token=token)
+    assert admin.enrollments(token) == {template_id: "M-0020"}
     max_name = admin.bio(Bio.SENSOR_INFO, auth=False)[Bio.MAX_NAME]
     too_long = "x" * (max_name + 1)
     with pytest.raises(CtapError) as e:
         admin.bio(Bio.SET_NAME, {0x01: template_id, 0x02: too_long}, token=token)
-    assert e.value.code in (ERR.INVALID_PARAMETER, ERR.LIMIT_EXCEEDED)
-    expect_ctap(ERR.INVALID_PARAMETER, admin.bio, Bio.SET_NAME,
+    assert e.value.code == ERR.INVALID_PARAMETER
+    expect_ctap(ERR.INVALID_OPTION, admin.bio, Bio.SET_NAME,
                 {0x01: os.urandom(len(template_id)), 0x02: "M-9"}, token=token)
-    assert admin.enrollments(token) == {template_id: "M-0021"}
+    assert admin.enrollments(token) == {template_id: "M-0020"}
 
 
 def test_remove_enrollment(admin, sim):
     token = admin.token()
-    expect_ctap(ERR.INVALID_PARAMETER, admin.bio, Bio.REMOVE, {0x01: os.urandom(16)},
+    expect_ctap(ERR.INVALID_OPTION, admin.bio, Bio.REMOVE, {0x01: os.urandom(16)},
                 token=token)
     template_id, = admin.enrollments(token)
     admin.bio(Bio.REMOVE, {0x01: template_id}, token=token)
     assert admin.enrollments(token) == {}
     # The same palm can be enrolled again afterwards.
-    new_id, statuses = admin.enroll(sim.device, 21, "M-0021", token=token)
+    new_id, statuses = admin.enroll(sim.device, 20, "M-0020", token=token)
     assert statuses[0] == Bio.GOOD and new_id != template_id
 
 
@@ -197,11 +215,10 @@ def test_unknown_subcommand(admin):
 
 
 def test_prototype_command_answers_like_the_standard_one(admin, sim):
-    info = sim.ctap.get_info()
-    if "userVerificationMgmtPreview" not in info.options:
-        pytest.skip("the 0x40 prototype command is not advertised")
-    r = sim.ctap.send_cbor(0x40, {0x06: True})
-    assert r == {Bio.MODALITY: admin.modality}
+    """0x40 (CTAP 2.1 preview) is the same command for hosts that only know the prototype."""
+    assert sim.ctap.send_cbor(0x40, {0x06: True}) == {Bio.MODALITY: admin.modality}
+    info = {0x01: admin.modality, 0x02: Bio.SENSOR_INFO}
+    assert sim.ctap.send_cbor(0x40, info) == sim.ctap.send_cbor(0x09, info)
 
 
 def test_python_fido2_fingerprint_helper_drives_the_palm(admin, sim):
@@ -212,10 +229,16 @@ def test_python_fido2_fingerprint_helper_drives_the_palm(admin, sim):
     person(sim.device, 25)
     ctx = bio.enroll()
     template_id = None
+    refused = []
     for _ in range(10):
-        template_id = ctx.capture()
+        try:
+            template_id = ctx.capture()
+        except CaptureError as e:  # a bad sample: the helper's caller presents again
+            refused.append(e.code)
+            continue
         if template_id is not None:
             break
+    assert FPBioEnrollment.FEEDBACK.FP_EXISTS not in refused
     assert template_id is not None
     bio.set_name(template_id, "M-0025")
     assert bio.enumerate_enrollments()[template_id] == "M-0025"
