@@ -249,3 +249,18 @@ def test_python_fido2_fingerprint_helper_drives_the_palm(admin, sim):
     bio.enroll_cancel()
     bio.remove_enrollment(template_id)
     assert template_id not in bio.enumerate_enrollments()
+
+
+@pytest.mark.xfail(strict=True, reason="known bug: Authenticator::power_cycle keeps PalmUv's "
+                   "enrollment in progress (volatile state must not survive a power cycle)")
+def test_power_cycle_drops_the_enrollment_in_progress(palmkey_bin):
+    from palm import power_cycle
+    with sim_device(palmkey_bin) as dev:
+        a = Admin(dev.ctap)
+        person(dev.device, 20)
+        token = a.token()
+        template_id = a.bio(Bio.ENROLL_BEGIN, token=token)[Bio.TEMPLATE_ID]
+        power_cycle(dev.device)
+        token = a.token()  # the old token died with the power
+        expect_ctap(ERR.INVALID_PARAMETER, a.bio, Bio.ENROLL_CAPTURE_NEXT,
+                    {0x01: template_id}, token=token)
