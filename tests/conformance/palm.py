@@ -56,6 +56,20 @@ class Bio:
     NO_USER_ACTIVITY = 0x0D
 
 
+def write_bmp(path, width: int, height: int, pixel) -> None:
+    """An 8-bit gray BMP (one of the dataset layout's formats) from pixel(x, y) -> 0..255."""
+    row = (width + 3) & ~3
+    data = bytearray()
+    for y in range(height - 1, -1, -1):  # bottom-up rows
+        data += bytes(pixel(x, y) for x in range(width)) + b"\0" * (row - width)
+    palette = b"".join(bytes((i, i, i, 0)) for i in range(256))
+    offset = 14 + 40 + len(palette)
+    header = b"BM" + struct.pack("<IHHI", offset + len(data), 0, 0, offset)
+    info = struct.pack("<IiiHHIIiiII", 40, width, height, 1, 8, 0, len(data), 2835, 2835, 256, 0)
+    with open(path, "wb") as f:
+        f.write(header + info + palette + data)
+
+
 def hand_payload(mode: str, **fields) -> bytes:
     return cbor.encode({"mode": mode, **fields})
 

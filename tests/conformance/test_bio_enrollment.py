@@ -264,3 +264,65 @@ def test_power_cycle_drops_the_enrollment_in_progress(palmkey_bin):
         token = a.token()  # the old token died with the power
         expect_ctap(ERR.INVALID_PARAMETER, a.bio, Bio.ENROLL_CAPTURE_NEXT,
                     {0x01: template_id}, token=token)
+
+
+def _bad_capture_dataset(root):
+    """Captures that fail the quality check in known ways (paired: the same image in both
+    bands), in the palm dataset layout."""
+    import math
+    import random
+
+    from palm import write_bmp
+
+    rnd = random.Random(7)
+    kinds = {
+        # status: image
+        0x0D: ("no-hand", lambda x, y: 0),  # nothing in front of the sensor: dark and flat
+        0x07: ("overexposed", lambda x, y: 255),  # POOR_QUALITY: too bright
+        0x09: ("covered", lambda x, y: 204 if x < 60 else rnd.randrange(40, 200)),  # TOO_SHORT
+        0x05: ("moved", lambda x, y: int(128 + 80 * math.sin(x / 10.2) * math.sin(y / 10.2))),
+    }
+    folder = root / "kiosk"
+    folder.mkdir(parents=True)
+    for name, pixel in kinds.values():
+        for band in ("print", "vein"):
+            write_bmp(folder / f"{name}.{band}.bmp", 128, 128, pixel)
+    return {status: name for status, (name, _) in kinds.items()}
+
+
+def test_sample_statuses_follow_the_quality_check(palmkey_bin, tmp_path):
+    samples = _bad_capture_dataset(tmp_path / "data")
+    with sim_device(palmkey_bin, ("--sim-dataset", str(tmp_path / "data"))) as dev:
+        a = Admin(dev.ctap)
+        token = a.token()
+        person(dev.device, 20)
+        r = a.bio(Bio.ENROLL_BEGIN, token=token)
+        template_id, remaining = r[Bio.TEMPLATE_ID], r[Bio.REMAINING]
+        for status, sample in samples.items():
+            set_hand(dev.device, "dataset", identity="kiosk", sample=sample)
+            r = a.bio(Bio.ENROLL_CAPTURE_NEXT, {0x01: template_id}, token=token)
+            assert (r[Bio.LAST_STATUS], r[Bio.REMAINING]) == (status, remaining), sample
+        # enrollBegin reports the first sample's status the same way.
+        set_hand(dev.device, "dataset", identity="kiosk", sample=samples[0x0D])
+        r = a.bio(Bio.ENROLL_BEGIN, token=token)
+        assert r[Bio.LAST_STATUS] == 0x0D
+        assert r[Bio.REMAINING] == a.bio(Bio.SENSOR_INFO, auth=False)[Bio.MAX_SAMPLES]
+
+
+def test_dataset_samples_are_the_synthetic_people(palmkey_bin, tmp_path):
+    """`palm synth --seed 1` identity N is the sim's synthetic identity N: enrolled live, the
+    person is recognised from a stored dataset sample."""
+    import subprocess
+
+    data = tmp_path / "palms"
+    subprocess.run([palmkey_bin, "palm", "synth", "--out", str(data), "--identities", "1",
+                    "--samples", "8", "--seed", "1"], check=True, capture_output=True)
+    identity = next(p.name for p in data.iterdir() if not p.name.startswith("."))
+    sample = sorted({p.name.split(".")[0] for p in (data / identity).iterdir()})[7]
+    with sim_device(palmkey_bin, ("--sim-dataset", str(data))) as dev:
+        a = Admin(dev.ctap)
+        template_id, _ = a.enroll(dev.device, 0, "M-0000")
+        set_hand(dev.device, "dataset", identity=identity, sample=sample)
+        cp = a.client_pin
+        cp.get_uv_token(P.GET_ASSERTION, "example.com")  # raises unless the palm verifies
+        assert cp.get_uv_retries() == 5
