@@ -192,7 +192,7 @@ const fn column_keep() -> [u64; 15] {
 const KEEP: [u64; 15] = column_keep();
 
 /// Coarse comparison of `a` with `b` displaced by `(dx, dy)` coarse cells (|d| ≤ 7).
-#[inline]
+#[inline(always)]
 pub fn coarse_count(a: &CoarseMap, b: &CoarseMap, dx: i32, dy: i32) -> BitCount {
     let k = dy * 8 + dx;
     let sh = |w: u64| if k >= 0 { w >> k } else { w << (-k) };
@@ -233,7 +233,10 @@ pub struct BankParams {
 #[derive(Debug, Clone)]
 pub struct Coder {
     side: usize,
-    kernels: Vec<Kernel>,
+    /// The steered pair `Σ_k −K_k cos 2θ_k` and `Σ_k −K_k sin 2θ_k` of the bank's kernels `K_k`:
+    /// filtering is linear, so two passes give exactly the orientation vector `z` of all
+    /// `ORIENTATIONS` responses (a third of the work of filtering with each kernel).
+    steered: [Kernel; 2],
     rotations_deg: Vec<i8>,
     min_energy: f32,
 }
@@ -243,7 +246,7 @@ impl Coder {
     pub fn new(params: BankParams, side: usize, rotations_deg: &[i8]) -> Self {
         let sigma = params.sigma * side as f32;
         let wavelength = params.wavelength * side as f32;
-        let kernels = (0..ORIENTATIONS)
+        let kernels: Vec<Kernel> = (0..ORIENTATIONS)
             .map(|k| {
                 Kernel::gabor_even(
                     k as f32 * std::f32::consts::PI / ORIENTATIONS as f32,
@@ -252,9 +255,15 @@ impl Coder {
                 )
             })
             .collect();
+        let doubled = |k: usize| 2.0 * k as f32 * std::f32::consts::PI / ORIENTATIONS as f32;
+        let re: Vec<f32> = (0..ORIENTATIONS).map(|k| -doubled(k).cos()).collect();
+        let im: Vec<f32> = (0..ORIENTATIONS).map(|k| -doubled(k).sin()).collect();
         Self {
             side,
-            kernels,
+            steered: [
+                Kernel::combine(&kernels, &re),
+                Kernel::combine(&kernels, &im),
+            ],
             rotations_deg: rotations_deg.to_vec(),
             min_energy: params.min_energy,
         }
@@ -268,24 +277,15 @@ impl Coder {
     /// Orientation vectors `(re, im)` on the canonical cell lattice of `plane`.
     fn lattice(&self, plane: &Plane) -> Vec<(f32, f32)> {
         let stride = plane.w as f32 / GRID as f32;
-        let dirs: Vec<(f32, f32)> = (0..ORIENTATIONS)
-            .map(|k| {
-                let t = 2.0 * k as f32 * std::f32::consts::PI / ORIENTATIONS as f32;
-                (t.cos(), t.sin())
-            })
-            .collect();
+        let r = self.steered[0].side / 2;
+        let padded = plane.padded(r);
         let mut out = Vec::with_capacity(GRID * GRID);
         for gy in 0..GRID {
             for gx in 0..GRID {
-                let x = ((gx as f32 + 0.5) * stride - 0.5).round() as i32;
-                let y = ((gy as f32 + 0.5) * stride - 0.5).round() as i32;
-                let (mut re, mut im) = (0.0, 0.0);
-                for (kernel, (c, s)) in self.kernels.iter().zip(&dirs) {
-                    let r = -kernel.apply_at(plane, x, y);
-                    re += r * c;
-                    im += r * s;
-                }
-                out.push((re, im));
+                let x = ((gx as f32 + 0.5) * stride - 0.5).round().max(0.0) as usize;
+                let y = ((gy as f32 + 0.5) * stride - 0.5).round().max(0.0) as usize;
+                let [re, im] = &self.steered;
+                out.push(Kernel::apply_pair_inside(re, im, &padded, x + r, y + r));
             }
         }
         out
@@ -300,7 +300,7 @@ impl Coder {
         let stride = side / GRID as f32;
         let centre = (side - 1.0) / 2.0;
         // Cells whose filter would mostly see replicated borders do not vote.
-        let margin = (self.kernels[0].side / 2) as f32 * 0.5;
+        let margin = (self.steered[0].side / 2) as f32 * 0.5;
         self.rotations_deg
             .iter()
             .map(|&deg| {

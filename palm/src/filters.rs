@@ -122,35 +122,48 @@ impl Plane {
         plane
     }
 
-    /// Mean over a `(2r+1)²` window (border-clamped), via an integral image: O(1) per pixel.
+    /// Mean over a `(2r+1)²` window clipped to the plane: O(1) per pixel with running sums,
+    /// separably (the clipped window is a product of an x-range and a y-range, so its mean is
+    /// the mean over rows of the row means). Sums in f64 so that the running add/subtract
+    /// does not drift.
     pub fn box_blur(&self, r: usize) -> Plane {
         if r == 0 {
             return self.clone();
         }
         let (w, h) = (self.w, self.h);
-        let mut integral = vec![0f64; (w + 1) * (h + 1)];
+        // Horizontal: row means over [x - r, x + r] ∩ [0, w).
+        let mut rows = vec![0f64; w * h];
+        let mut prefix = vec![0f64; w + 1];
         for y in 0..h {
-            let mut row = 0f64;
-            for x in 0..w {
-                row += f64::from(self.at(x, y));
-                integral[(y + 1) * (w + 1) + x + 1] = integral[y * (w + 1) + x + 1] + row;
+            let src = &self.data[y * w..(y + 1) * w];
+            for (x, &v) in src.iter().enumerate() {
+                prefix[x + 1] = prefix[x] + f64::from(v);
+            }
+            let dst = &mut rows[y * w..(y + 1) * w];
+            for (x, d) in dst.iter_mut().enumerate() {
+                let (x0, x1) = (x.saturating_sub(r), (x + r + 1).min(w));
+                *d = (prefix[x1] - prefix[x0]) / (x1 - x0) as f64;
             }
         }
-        let mut out = Plane::filled(w, h, 0.0);
-        for y in 0..h {
-            let y0 = y.saturating_sub(r);
-            let y1 = (y + r + 1).min(h);
-            for x in 0..w {
-                let x0 = x.saturating_sub(r);
-                let x1 = (x + r + 1).min(w);
-                let sum = integral[y1 * (w + 1) + x1]
-                    - integral[y0 * (w + 1) + x1]
-                    - integral[y1 * (w + 1) + x0]
-                    + integral[y0 * (w + 1) + x0];
-                out.data[y * w + x] = (sum / ((x1 - x0) * (y1 - y0)) as f64) as f32;
-            }
+        // Vertical: a running column sum over [y - r, y + r] ∩ [0, h).
+        let mut column = vec![0f64; w];
+        for row in rows.chunks_exact(w).take(r.min(h)) {
+            column.iter_mut().zip(row).for_each(|(c, v)| *c += v);
         }
-        out
+        let mut data = Vec::with_capacity(w * h);
+        for y in 0..h {
+            if y + r < h {
+                let enter = &rows[(y + r) * w..(y + r + 1) * w];
+                column.iter_mut().zip(enter).for_each(|(c, v)| *c += v);
+            }
+            if y > r {
+                let leave = &rows[(y - r - 1) * w..(y - r) * w];
+                column.iter_mut().zip(leave).for_each(|(c, v)| *c -= v);
+            }
+            let n = ((y + r + 1).min(h) - y.saturating_sub(r)) as f64;
+            data.extend(column.iter().map(|c| (c / n) as f32));
+        }
+        Plane { w, h, data }
     }
 
     /// Approximate Gaussian blur of standard deviation `sigma`: three box passes.
@@ -158,6 +171,20 @@ impl Plane {
         // Three boxes of radius r have variance 3 * ((2r+1)^2 - 1) / 12 = r (r + 1).
         let r = ((sigma * sigma + 0.25).sqrt() - 0.5).round().max(1.0) as usize;
         self.box_blur(r).box_blur(r).box_blur(r)
+    }
+
+    /// The plane with `r` pixels of border replication on every side: filters can then run
+    /// without bounds tests (pixel `(x, y)` moves to `(x + r, y + r)`).
+    pub fn padded(&self, r: usize) -> Plane {
+        let (w, h) = (self.w + 2 * r, self.h + 2 * r);
+        let mut data = Vec::with_capacity(w * h);
+        for y in 0..h {
+            let row = &self.data[y.saturating_sub(r).min(self.h - 1) * self.w..][..self.w];
+            data.extend(std::iter::repeat_n(row[0], r));
+            data.extend_from_slice(row);
+            data.extend(std::iter::repeat_n(row[self.w - 1], r));
+        }
+        Plane { w, h, data }
     }
 
     /// Element-wise map.
@@ -204,6 +231,62 @@ impl Kernel {
         let l1: f32 = data.iter().map(|v| v.abs()).sum();
         data.iter_mut().for_each(|v| *v /= l1);
         Kernel { side, data }
+    }
+
+    /// `Σ wᵢ · kernelᵢ` of kernels of one side: a steered filter. Filtering is linear, so one
+    /// pass with the combination equals the weighted sum of the individual responses.
+    pub fn combine(kernels: &[Kernel], weights: &[f32]) -> Kernel {
+        let side = kernels[0].side;
+        let mut data = vec![0f32; side * side];
+        for (k, &w) in kernels.iter().zip(weights) {
+            assert_eq!(k.side, side, "kernels of different sides");
+            data.iter_mut().zip(&k.data).for_each(|(d, v)| *d += w * v);
+        }
+        Kernel { side, data }
+    }
+
+    /// Responses of two kernels of the same side at `(cx, cy)` of a plane padded by at least
+    /// the kernel radius ([`Plane::padded`]; `(cx, cy)` in padded coordinates, so the window
+    /// is always inside). One pass over the window for both: the pixels are read once.
+    pub fn apply_pair_inside(
+        a: &Kernel,
+        b: &Kernel,
+        plane: &Plane,
+        cx: usize,
+        cy: usize,
+    ) -> (f32, f32) {
+        let side = a.side;
+        debug_assert_eq!(side, b.side);
+        let r = side / 2;
+        let (x0, y0) = (cx - r, cy - r);
+        // Eight independent partial sums per kernel: lets the compiler vectorise.
+        let (mut la, mut lb) = ([0f32; 8], [0f32; 8]);
+        let (mut ta, mut tb) = (0f32, 0f32);
+        for ky in 0..side {
+            let start = (y0 + ky) * plane.w + x0;
+            let row = &plane.data[start..start + side];
+            let ka = &a.data[ky * side..(ky + 1) * side];
+            let kb = &b.data[ky * side..(ky + 1) * side];
+            let mut rc = row.chunks_exact(8);
+            let mut ac = ka.chunks_exact(8);
+            let mut bc = kb.chunks_exact(8);
+            for ((p, u), v) in (&mut rc).zip(&mut ac).zip(&mut bc) {
+                for i in 0..8 {
+                    la[i] += p[i] * u[i];
+                    lb[i] += p[i] * v[i];
+                }
+            }
+            for ((p, u), v) in rc
+                .remainder()
+                .iter()
+                .zip(ac.remainder())
+                .zip(bc.remainder())
+            {
+                ta += p * u;
+                tb += p * v;
+            }
+        }
+        (ta + la.iter().sum::<f32>(), tb + lb.iter().sum::<f32>())
     }
 
     /// Response at pixel `(cx, cy)` of `plane` (border replicated outside).
@@ -254,6 +337,51 @@ mod tests {
         let p = Plane::filled(20, 10, 0.3);
         let b = p.box_blur(3);
         assert!(b.data.iter().all(|v| (v - 0.3).abs() < 1e-5));
+    }
+
+    #[test]
+    fn box_blur_is_the_clipped_window_mean() {
+        let mut p = Plane::filled(13, 9, 0.0);
+        for (i, v) in p.data.iter_mut().enumerate() {
+            *v = ((i * 53) % 17) as f32 / 17.0;
+        }
+        for r in [1usize, 2, 5, 12] {
+            let b = p.box_blur(r);
+            for y in 0..p.h {
+                for x in 0..p.w {
+                    let (x0, x1) = (x.saturating_sub(r), (x + r + 1).min(p.w));
+                    let (y0, y1) = (y.saturating_sub(r), (y + r + 1).min(p.h));
+                    let mut sum = 0.0;
+                    for yy in y0..y1 {
+                        for xx in x0..x1 {
+                            sum += p.at(xx, yy);
+                        }
+                    }
+                    let want = sum / ((x1 - x0) * (y1 - y0)) as f32;
+                    assert!((b.at(x, y) - want).abs() < 1e-5, "r={r} ({x},{y})");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn padded_pair_responses_equal_bordered_single_responses() {
+        let mut p = Plane::filled(30, 24, 0.0);
+        for (i, v) in p.data.iter_mut().enumerate() {
+            *v = ((i * 37) % 101) as f32 / 101.0;
+        }
+        let a = Kernel::gabor_even(0.4, 2.0, 7.0);
+        let b = Kernel::gabor_even(1.3, 2.0, 7.0);
+        let r = a.side / 2;
+        let padded = p.padded(r);
+        for (x, y) in [(0usize, 0usize), (3, 20), (15, 12), (29, 23), (28, 1)] {
+            let (ra, rb) = Kernel::apply_pair_inside(&a, &b, &padded, x + r, y + r);
+            assert!((ra - a.apply_at(&p, x as i32, y as i32)).abs() < 1e-5);
+            assert!((rb - b.apply_at(&p, x as i32, y as i32)).abs() < 1e-5);
+        }
+        let c = Kernel::combine(&[a.clone(), b.clone()], &[0.5, -2.0]);
+        let want = 0.5 * a.apply_at(&p, 7, 9) - 2.0 * b.apply_at(&p, 7, 9);
+        assert!((c.apply_at(&p, 7, 9) - want).abs() < 1e-5);
     }
 
     #[test]

@@ -9,7 +9,7 @@
 //!
 //! The similarity returned is `1 − d'`: about 0.5 for unrelated palms, 1.0 for identical codes.
 
-use crate::code::{coarse_count, count_at, BitCount, COARSE_BLOCK, CODE_PLANES, GRID};
+use crate::code::{coarse_count, BitCount, CodeMap, COARSE_BLOCK, CODE_PLANES, GRID, MASK_PLANE};
 use crate::template::ModalityCode;
 
 /// Bits compared by a typical, unoccluded pair after alignment.
@@ -27,11 +27,20 @@ pub struct SearchRange {
     /// Coarse translations tried: `-max_shift..=max_shift` coarse cells (1/8 of the ROI) in x
     /// and y; the fine stage refines by ±2 fine cells around each.
     pub max_shift: i32,
+    /// Coarse alignments kept for the fine stage (more: fewer missed genuine alignments).
+    pub candidates: usize,
+    /// First stage on the fine codes (every 4th row, shifts on a step-2 grid) instead of the
+    /// 8 × 8 coarse codes.
+    pub fine_scan: bool,
 }
 
 impl Default for SearchRange {
     fn default() -> Self {
-        Self { max_shift: 2 }
+        Self {
+            max_shift: 2,
+            candidates: CANDIDATES,
+            fine_scan: false,
+        }
     }
 }
 
@@ -59,17 +68,153 @@ pub fn compare(
     })
 }
 
+/// Modalities a joint comparison packs into one `u64` row: modality `i` is lane `i` (bits
+/// `32 i .. 32 i + 32`), so one 64-bit operation compares a row of both modalities.
+pub const MAX_JOINT: usize = 2;
+
+/// Rows of up to [`MAX_JOINT`] code maps, lane-packed: `rows[p][y]` holds row `y` of plane `p`
+/// of every modality (see [`MAX_JOINT`]).
+#[derive(Clone, Copy)]
+struct Packed {
+    rows: [[u64; GRID]; CODE_PLANES + 1],
+}
+
+impl Packed {
+    fn new<'a>(maps: impl Iterator<Item = &'a CodeMap>) -> Self {
+        let mut rows = [[0u64; GRID]; CODE_PLANES + 1];
+        for (lane, map) in maps.enumerate() {
+            for (p, plane) in rows.iter_mut().enumerate() {
+                for (y, row) in plane.iter_mut().enumerate() {
+                    *row |= u64::from(map.row(p, y)) << (32 * lane);
+                }
+            }
+        }
+        Self { rows }
+    }
+}
+
+/// Per-lane bit positions kept after displacing a packed row by `dx` cells: `KEEP[dx + 31]`
+/// drops the bits that crossed from one lane into the other.
+const fn lane_keep() -> [u64; 2 * GRID - 1] {
+    let mut out = [0u64; 2 * GRID - 1];
+    let mut i = 0;
+    while i < 2 * GRID - 1 {
+        let dx = i as i32 - (GRID as i32 - 1);
+        let lane: u64 = if dx >= 0 {
+            u32::MAX as u64 >> dx
+        } else {
+            (u32::MAX << (-dx)) as u64
+        };
+        out[i] = lane | lane << 32;
+        i += 1;
+    }
+    out
+}
+const KEEP: [u64; 2 * GRID - 1] = lane_keep();
+
+/// Per-lane differing and compared bits of `a` against `b` displaced by `(dx, dy)` cells
+/// (cell `(x, y)` of `a` against `(x + dx, y + dy)` of `b`), over rows `y ≡ 0 (mod step)`.
+/// `|dx|, |dy| < GRID`.
+#[inline(always)]
+fn packed_count(a: &Packed, b: &Packed, dx: i32, dy: i32, step: usize) -> [BitCount; MAX_JOINT] {
+    let keep = KEEP[(dx + GRID as i32 - 1) as usize];
+    let sh = |w: u64| if dx >= 0 { w >> dx } else { w << (-dx) };
+    // Rows y of a with y + dy inside b.
+    let first = (-dy).max(0) as usize;
+    let first = first.div_ceil(step) * step;
+    let last = (GRID as i32 - dy.max(0)) as usize;
+    let (mut d_lo, mut d_hi, mut m_lo, mut m_hi) = (0u32, 0u32, 0u32, 0u32);
+    const LO: u64 = u32::MAX as u64;
+    let mut y = first;
+    while y < last {
+        let yb = (y as i32 + dy) as usize;
+        let m = a.rows[MASK_PLANE][y] & sh(b.rows[MASK_PLANE][yb]) & keep;
+        let d0 = (a.rows[0][y] ^ sh(b.rows[0][yb])) & m;
+        let d1 = (a.rows[1][y] ^ sh(b.rows[1][yb])) & m;
+        let d2 = (a.rows[2][y] ^ sh(b.rows[2][yb])) & m;
+        d_lo += (d0 & LO).count_ones() + (d1 & LO).count_ones() + (d2 & LO).count_ones();
+        d_hi += (d0 >> 32).count_ones() + (d1 >> 32).count_ones() + (d2 >> 32).count_ones();
+        m_lo += (m & LO).count_ones();
+        m_hi += (m >> 32).count_ones();
+        y += step;
+    }
+    let planes = CODE_PLANES as u32;
+    [
+        BitCount {
+            differing: d_lo,
+            compared: m_lo * planes,
+        },
+        BitCount {
+            differing: d_hi,
+            compared: m_hi * planes,
+        },
+    ]
+}
+
+/// Joint (all lanes) differing and compared bits, for the alignment search.
+#[inline(always)]
+fn joint_count(a: &Packed, b: &Packed, dx: i32, dy: i32, step: usize) -> BitCount {
+    let keep = KEEP[(dx + GRID as i32 - 1) as usize];
+    let sh = |w: u64| if dx >= 0 { w >> dx } else { w << (-dx) };
+    let first = (-dy).max(0) as usize;
+    let first = first.div_ceil(step) * step;
+    let last = (GRID as i32 - dy.max(0)) as usize;
+    let (mut differing, mut compared) = (0u32, 0u32);
+    let mut y = first;
+    while y < last {
+        let yb = (y as i32 + dy) as usize;
+        let m = a.rows[MASK_PLANE][y] & sh(b.rows[MASK_PLANE][yb]) & keep;
+        let d0 = (a.rows[0][y] ^ sh(b.rows[0][yb])) & m;
+        let d1 = (a.rows[1][y] ^ sh(b.rows[1][yb])) & m;
+        let d2 = (a.rows[2][y] ^ sh(b.rows[2][yb])) & m;
+        differing += d0.count_ones() + d1.count_ones() + d2.count_ones();
+        compared += m.count_ones();
+        y += step;
+    }
+    BitCount {
+        differing,
+        compared: compared * CODE_PLANES as u32,
+    }
+}
+
 /// Aligns several modalities of one capture pair jointly (they share the pose: a paired
 /// capture's images are registered) and returns each modality's similarity at the common
 /// best alignment (`None` where too few bits overlap), plus that alignment (`similarity` =
-/// joint similarity).
+/// joint similarity). At most [`MAX_JOINT`] modalities (panics otherwise: a programming error).
 pub fn compare_joint(
+    pairs: &[(&ModalityCode, &ModalityCode)],
+    range: SearchRange,
+) -> Option<(Vec<Option<f32>>, Alignment)> {
+    assert!(pairs.len() <= MAX_JOINT, "at most {MAX_JOINT} modalities");
+    #[cfg(target_arch = "x86_64")]
+    if std::is_x86_feature_detected!("popcnt") {
+        // SAFETY: the CPU supports POPCNT (checked just above).
+        return unsafe { compare_joint_popcnt(pairs, range) };
+    }
+    compare_joint_generic(pairs, range)
+}
+
+/// [`compare_joint_generic`] compiled with the POPCNT instruction (the default x86-64 target
+/// lacks it and counts bits in ~15 instructions instead of one).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "popcnt")]
+unsafe fn compare_joint_popcnt(
+    pairs: &[(&ModalityCode, &ModalityCode)],
+    range: SearchRange,
+) -> Option<(Vec<Option<f32>>, Alignment)> {
+    compare_joint_generic(pairs, range)
+}
+
+#[inline(always)]
+fn compare_joint_generic(
     pairs: &[(&ModalityCode, &ModalityCode)],
     range: SearchRange,
 ) -> Option<(Vec<Option<f32>>, Alignment)> {
     let frames = pairs.iter().map(|(_, r)| r.frames().len()).min()?;
     // Coarse stage: every frame and coarse shift, on the 8 × 8 codes.
-    let mut coarse: Vec<(f32, usize, i32, i32)> = Vec::with_capacity(frames * 25);
+    let side = (2 * range.max_shift + 1) as usize;
+    let mut coarse: Vec<(f32, usize, i32, i32)> = Vec::with_capacity(frames * side * side);
+    let coarse_reference = COARSE_REFERENCE_BITS * pairs.len() as f32;
     for f in 0..frames {
         for dy in -range.max_shift..=range.max_shift {
             for dx in -range.max_shift..=range.max_shift {
@@ -80,12 +225,7 @@ pub fn compare_joint(
                     c.compared += x.compared;
                 }
                 if c.compared > 0 {
-                    coarse.push((
-                        normalised_distance(c, COARSE_REFERENCE_BITS * pairs.len() as f32),
-                        f,
-                        dx,
-                        dy,
-                    ));
+                    coarse.push((normalised_distance(c, coarse_reference), f, dx, dy));
                 }
             }
         }
@@ -96,24 +236,21 @@ pub fn compare_joint(
     }
     coarse.select_nth_unstable_by(keep - 1, |x, y| x.0.total_cmp(&y.0));
     // Fine stage: around each candidate, a step-2 then a step-1 search on every other row.
+    let probe = Packed::new(pairs.iter().map(|(p, _)| p.canonical()));
+    let mut packed: Vec<(usize, Packed)> = Vec::with_capacity(keep);
     let reference_bits = REFERENCE_BITS * pairs.len() as f32;
-    let joint = |f: usize, dx: i32, dy: i32, step: usize| -> BitCount {
-        let mut c = BitCount::default();
-        for (p, r) in pairs {
-            let x = count_at(
-                p.canonical(),
-                &r.frames()[f].map,
-                dx,
-                dy,
-                (0..GRID).step_by(step),
-            );
-            c.differing += x.differing;
-            c.compared += x.compared;
-        }
-        c
-    };
     let mut best = (f32::INFINITY, 0usize, 0i32, 0i32);
+    let mut best_slot = 0;
     for &(_, f, cx, cy) in &coarse[..keep] {
+        let slot = match packed.iter().position(|(g, _)| *g == f) {
+            Some(i) => i,
+            None => {
+                let maps = pairs.iter().map(|(_, r)| &r.frames()[f].map);
+                packed.push((f, Packed::new(maps)));
+                packed.len() - 1
+            }
+        };
+        let reference = &packed[slot].1;
         let (mut bx, mut by) = (cx * COARSE_BLOCK as i32, cy * COARSE_BLOCK as i32);
         for step in [2, 1] {
             let (mut lx, mut ly, mut ld) = (bx, by, f32::INFINITY);
@@ -123,7 +260,7 @@ pub fn compare_joint(
                     if x.abs() >= GRID as i32 || y.abs() >= GRID as i32 {
                         continue;
                     }
-                    let c = joint(f, x, y, 2);
+                    let c = joint_count(&probe, reference, x, y, 2);
                     if c.compared == 0 {
                         continue;
                     }
@@ -136,6 +273,7 @@ pub fn compare_joint(
             (bx, by) = (lx, ly);
             if step == 1 && ld < best.0 {
                 best = (ld, f, bx, by);
+                best_slot = slot;
             }
         }
     }
@@ -143,11 +281,11 @@ pub fn compare_joint(
     if !best.0.is_finite() {
         return None;
     }
+    let lanes = packed_count(&probe, &packed[best_slot].1, dx, dy, 1);
     let mut total = BitCount::default();
-    let scores = pairs
+    let scores = lanes[..pairs.len()]
         .iter()
-        .map(|(p, r)| {
-            let c = count_at(p.canonical(), &r.frames()[f].map, dx, dy, 0..GRID);
+        .map(|&c| {
             total.differing += c.differing;
             total.compared += c.compared;
             (c.compared >= MIN_BITS).then(|| 1.0 - normalised_distance(c, REFERENCE_BITS))
@@ -166,6 +304,7 @@ pub fn compare_joint(
 }
 
 /// Distance rescaled for the number of bits compared relative to `reference` bits.
+#[inline(always)]
 fn normalised_distance(c: BitCount, reference: f32) -> f32 {
     let d = c.differing as f32 / c.compared as f32;
     0.5 - (0.5 - d) * (c.compared as f32 / reference).min(1.5).sqrt()
