@@ -166,7 +166,7 @@ impl Session {
         std::thread::sleep(Duration::from_millis(500));
         let path = artifacts().join(format!("{name}.png"));
         let status = Command::new("import")
-            .args(["-window", "root"])
+            .args(["-window", "root", "-crop", "1200x800+0+0", "+repage"])
             .arg(&path)
             .status()
             .expect("ImageMagick import");
@@ -225,7 +225,15 @@ fn administrator_sets_pin_enrolls_renames_and_removes_a_person() {
     s.screenshot("01-devices");
     s.click(&format!("button[data-device='{device}']"));
     // A fresh authenticator has no PIN: the app goes to the PIN screen.
-    s.wait_text("#pin-submit", "Set PIN");
+    s.wait_text("#lock-text", "No PIN set yet");
+    s.wait_for("the PIN screen", || {
+        s.js(
+            "return !document.getElementById('screen-security').hidden;",
+            json!([]),
+        )
+        .as_bool()
+        .unwrap_or(false)
+    });
     s.nav("device");
     s.wait_text("#info-facts", "FIDO_2_1");
     s.screenshot("02-device-info");

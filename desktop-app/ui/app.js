@@ -202,7 +202,7 @@ async function renamePerson(p) {
 async function removePerson(p) {
   const name = p.memberId ?? "this enrollment";
   const ok = await ask(`Remove ${name}?`, [
-    el("p", { class: "warning" }, `${name}'s palm will no longer verify on this authenticator. Passkeys they created with their palm stay on the device but nobody can use them any more: they will have to register again on those websites (or an administrator deletes the passkeys under Passkeys).`),
+    el("p", { class: "warning" }, `${name}'s palm will no longer verify on this authenticator. Passkeys they created with their palm can no longer be unlocked by it: they will have to register again on those websites. Their passkeys are listed under Passkeys, where you can delete them.`),
   ], "Remove", "danger");
   if (!ok) return;
   try {

@@ -86,7 +86,7 @@ pub fn decode_qr(image_bytes: &[u8]) -> AppResult<MemberId> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     #[test]
@@ -111,7 +111,7 @@ mod tests {
     }
 
     /// A QR code rendered by an independent encoder, scaled and with a quiet zone, as a PNG.
-    fn qr_png(text: &str) -> Vec<u8> {
+    pub(crate) fn qr_png(text: &str) -> Vec<u8> {
         let code = qrcode::QrCode::new(text.as_bytes()).unwrap();
         let width = code.width();
         let colors = code.to_colors();

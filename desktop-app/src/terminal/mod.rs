@@ -11,7 +11,7 @@ mod device;
 mod enroll;
 mod error;
 mod fsutil;
-mod member_id;
+pub(crate) mod member_id;
 mod pin_vault;
 mod roster;
 mod views;
@@ -725,4 +725,4 @@ impl Terminal {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
