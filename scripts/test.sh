@@ -19,3 +19,6 @@ bash tests/conformance/run.sh
 
 section "real-browser tests (relying-party demo in headless Chromium)"
 bash tests/browser/run.sh
+
+section "desktop app end-to-end (real window under Xvfb: tauri-driver + WebKitWebDriver)"
+bash desktop-app/tests/e2e.sh
