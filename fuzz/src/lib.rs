@@ -1,0 +1,98 @@
+//! Shared set-up for palmkey's fuzz targets: a real authenticator on a fresh store in tmpfs,
+//! and the framing that packs a sequence of messages into one fuzz input.
+//!
+//! Every target drives palmkey's public API exactly as the transports do; nothing here
+//! re-implements a parser.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use palmkey::ctap::{AutoApprove, Authenticator, Config};
+use palmkey::hid::CtapApp;
+use palmkey::sensor::sim::{SimConfig, SimControl};
+use palmkey::store::{MasterKey, Store};
+use palmkey::uv::PalmUv;
+
+/// Scratch root for the per-input stores: tmpfs when available (fsync is then cheap), so a
+/// run does not wear the disk or wait on it.
+pub fn scratch_root() -> PathBuf {
+    let shm = PathBuf::from("/dev/shm");
+    let root = if shm.is_dir() {
+        shm.join("palmkey-fuzz")
+    } else {
+        std::env::temp_dir().join("palmkey-fuzz")
+    };
+    std::fs::create_dir_all(&root).expect("create fuzz scratch folder");
+    root
+}
+
+/// A fixed master key: inputs must reproduce, and the sealed-state target needs files sealed
+/// under a key it knows.
+pub const FUZZ_KEY: [u8; 32] = [0x42; 32];
+
+/// A factory-fresh device as `palmkey serve --sensor sim` builds it: the CTAP core over a
+/// real sealed store, palm UV over the simulated sensor (no hand on it, a 1 ms capture
+/// timeout so bio enrollment fails fast instead of waiting), and the vendor commands.
+pub struct Device {
+    pub app: CtapApp,
+    pub control: SimControl,
+    _dir: tempfile::TempDir,
+}
+
+impl Device {
+    pub fn fresh() -> Device {
+        let dir = tempfile::tempdir_in(scratch_root()).expect("temp dir");
+        let store = Store::open(dir.path(), MasterKey::from_bytes(FUZZ_KEY)).expect("fresh store");
+        let mut auth = Authenticator::new(store, Box::new(AutoApprove), Config::default());
+        let control = SimControl::new(SimConfig {
+            capture_timeout: Duration::from_millis(1),
+            ..SimConfig::default()
+        })
+        .expect("simulated sensor");
+        auth.set_builtin_uv(Box::new(PalmUv::new(Box::new(control.sensor()))));
+        let app = CtapApp::new(auth).with_simulated_sensor(control.clone());
+        Device {
+            app,
+            control,
+            _dir: dir,
+        }
+    }
+}
+
+/// Split `data` into messages, each a little-endian u16 length followed by that many bytes
+/// (the last one takes what is left). Seeds are written in this framing by `frame`.
+pub fn messages(mut data: &[u8]) -> Vec<&[u8]> {
+    let mut out = Vec::new();
+    while data.len() >= 2 {
+        let len = u16::from_le_bytes([data[0], data[1]]) as usize;
+        let rest = &data[2..];
+        let take = len.min(rest.len());
+        out.push(&rest[..take]);
+        data = &rest[take..];
+    }
+    out
+}
+
+/// The inverse of [`messages`], for writing seeds.
+pub fn frame(messages: &[&[u8]]) -> Vec<u8> {
+    let mut out = Vec::new();
+    for m in messages {
+        out.extend((m.len() as u16).to_le_bytes());
+        out.extend_from_slice(m);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn framing_round_trips() {
+        let a: &[u8] = b"\x04";
+        let b: &[u8] = &[0xa1, 0x01, 0x02];
+        assert_eq!(messages(&frame(&[a, b])), vec![a, b]);
+        assert_eq!(messages(&[5, 0, 1]), vec![&[1u8][..]]);
+        assert!(messages(&[7]).is_empty());
+    }
+}
