@@ -9,8 +9,10 @@ use std::thread::JoinHandle;
 
 use palmkey::client::{Client, MakeCredentialRequest, Permission, PinProtocol, RelyingParty, User};
 use palmkey::ctap::{self, user::AutoApprove, Authenticator};
-use palmkey::hid::{self, SharedApp, UdpTransport};
+use palmkey::hid::{self, CtapApp, SharedApp, UdpTransport};
+use palmkey::sensor::sim::{self, SimConfig, SimControl};
 use palmkey::store::{MasterKey, Store};
+use palmkey::uv::PalmUv;
 use tempfile::TempDir;
 
 use super::*;
@@ -25,10 +27,31 @@ pub(crate) struct Device {
 
 impl Device {
     pub fn start() -> Device {
+        Self::serve(|auth| Arc::new(Mutex::new(auth)))
+    }
+
+    /// With the simulated palm sensor as built-in UV and bio enrollment, as `palmkey serve
+    /// --sensor sim` runs it (vendor 0x51 sets the hand); captures give up after `timeout`.
+    pub fn start_with_sensor(timeout: Duration) -> Device {
+        Self::serve(|mut auth| {
+            let control = SimControl::new(SimConfig {
+                seed: sim::DEFAULT_SEED,
+                capture_timeout: timeout,
+                dataset: None,
+            })
+            .unwrap();
+            auth.set_builtin_uv(Box::new(PalmUv::new(Box::new(control.sensor()))));
+            Arc::new(Mutex::new(
+                CtapApp::new(auth).with_simulated_sensor(control),
+            ))
+        })
+    }
+
+    fn serve(app: impl FnOnce(Authenticator) -> SharedApp) -> Device {
         let state = TempDir::new().unwrap();
         let store = Store::open(state.path(), MasterKey::generate(&mut rand_core::OsRng)).unwrap();
         let auth = Authenticator::new(store, Box::new(AutoApprove), ctap::Config::default());
-        let app: SharedApp = Arc::new(Mutex::new(auth));
+        let app = app(auth);
         let udp = UdpTransport::bind("127.0.0.1:0".parse().unwrap()).unwrap();
         let addr = udp.local_addr().unwrap();
         let stop = Arc::new(AtomicBool::new(false));
@@ -285,4 +308,123 @@ fn enrollment_requests_fail_cleanly_before_anything_is_connected_or_unlocked() {
     t.connect(&dev.id()).unwrap();
     assert!(matches!(t.enroll_begin("M-1"), Err(AppError::Locked)));
     assert!(t.simulate_hand("wave", None).is_err());
+}
+
+/// Capture every sample of the enrollment begun with `first`.
+fn finish(t: &Terminal, first: EnrollProgress) -> EnrollProgress {
+    let mut p = first;
+    while p.state == EnrollState::Capturing {
+        p = t.enroll_next().unwrap();
+    }
+    p
+}
+
+#[test]
+fn a_person_is_enrolled_listed_renamed_and_removed_and_duplicates_are_refused() {
+    let dev = Device::start_with_sensor(Duration::from_secs(5));
+    let dir = TempDir::new().unwrap();
+    let t = terminal(&dir, Duration::from_secs(600));
+    t.connect(&dev.id()).unwrap();
+    assert!(t.status().bio_enrollment);
+    t.set_pin(PIN, true).unwrap();
+    assert!(t.people().unwrap().is_empty());
+
+    t.simulate_hand("synthetic", Some(11)).unwrap();
+    let done = finish(&t, t.enroll_begin(" M-1001\r\n").unwrap());
+    assert_eq!(done.state, EnrollState::Done);
+    assert_eq!(done.remaining, 0);
+    assert!(done.captured >= 1 && done.captured == done.total);
+    let people = t.people().unwrap();
+    assert_eq!(people.len(), 1);
+    assert_eq!(people[0].member_id.as_deref(), Some("M-1001"));
+    assert!(
+        people[0].enrolled_at.is_some(),
+        "the local record gives the time"
+    );
+    assert!(!t.status().enrollment_in_progress);
+
+    // The same member ID, in any case, is refused before any capture.
+    assert!(matches!(
+        t.enroll_begin("m-1001"),
+        Err(AppError::AlreadyEnrolled(_))
+    ));
+    // The same palm under a new member ID: the authenticator says it exists.
+    let p = finish(&t, t.enroll_begin("M-1002").unwrap());
+    assert_eq!(p.state, EnrollState::Failed);
+    assert_eq!(p.title, "This palm is already enrolled");
+    assert_eq!(t.people().unwrap().len(), 1);
+
+    // A second person, then a rename onto their ID is refused; a fresh one works.
+    t.simulate_hand("synthetic", Some(12)).unwrap();
+    assert_eq!(
+        finish(&t, t.enroll_begin("M-2001").unwrap()).state,
+        EnrollState::Done
+    );
+    let first = t.people().unwrap()[0].template_id.clone();
+    assert!(matches!(
+        t.rename(&first, "m-2001"),
+        Err(AppError::AlreadyEnrolled(_))
+    ));
+    let people = t.rename(&first, "M-3001").unwrap();
+    let ids: Vec<_> = people.iter().filter_map(|p| p.member_id.clone()).collect();
+    assert_eq!(ids, ["M-2001", "M-3001"]);
+    let renamed = people.iter().find(|p| p.template_id == first).unwrap();
+    assert!(
+        renamed.enrolled_at.is_some(),
+        "the record follows the rename"
+    );
+
+    let people = t.remove_person(&first).unwrap();
+    assert_eq!(people.len(), 1);
+    let records = std::fs::read_to_string(dir.path().join("enrollments.json")).unwrap();
+    assert!(!records.contains("M-3001") && records.contains("M-2001"));
+    let types = audit_types(&t);
+    for kind in [
+        "enrollment.completed",
+        "enrollment.renamed",
+        "enrollment.removed",
+        "simulator.hand",
+    ] {
+        assert!(types.iter().any(|t| t == kind), "{kind} in {types:?}");
+    }
+}
+
+#[test]
+fn cancel_interrupts_a_capture_waiting_for_a_hand() {
+    let dev = Device::start_with_sensor(Duration::from_secs(20));
+    let dir = TempDir::new().unwrap();
+    let t = Arc::new(terminal(&dir, Duration::from_secs(600)));
+    t.connect(&dev.id()).unwrap();
+    t.set_pin(PIN, true).unwrap();
+    t.simulate_hand("synthetic", Some(21)).unwrap();
+    let first = t.enroll_begin("M-4001").unwrap();
+    assert_eq!(first.state, EnrollState::Capturing);
+    // The person walks away: the next capture waits for a hand until cancelled.
+    t.simulate_hand("none", None).unwrap();
+    let waiting = Arc::clone(&t);
+    let started = std::time::Instant::now();
+    let capture = std::thread::spawn(move || waiting.enroll_next());
+    std::thread::sleep(Duration::from_millis(600));
+    t.enroll_cancel().unwrap();
+    let result = capture.join().unwrap();
+    assert!(
+        matches!(result, Err(AppError::EnrollmentCancelled)),
+        "{result:?}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "cancelled, not timed out"
+    );
+    assert!(!t.status().enrollment_in_progress);
+    assert!(
+        t.people().unwrap().is_empty(),
+        "nothing half-made stays behind"
+    );
+    assert_eq!(audit_types(&t).last().unwrap(), "enrollment.cancelled");
+    // A new enrollment starts cleanly afterwards.
+    t.simulate_hand("synthetic", Some(21)).unwrap();
+    assert_eq!(
+        finish(&t, t.enroll_begin("M-4001").unwrap()).state,
+        EnrollState::Done
+    );
 }
