@@ -159,7 +159,7 @@ impl Identity {
     }
 
     /// Renders an arbitrary acquisition; `noise_index` selects the sensor-noise stream.
-    fn render(&self, acquisition: &Acquisition, noise_index: u32) -> Capture {
+    pub fn render(&self, acquisition: &Acquisition, noise_index: u32) -> Capture {
         let roi = self.config.roi_size as usize;
         let radiance = render::surface(&self.anatomy, acquisition, roi);
         self.expose(radiance, acquisition, noise_index, roi as f32 / 128.0)
