@@ -143,15 +143,24 @@ async fn a_replayed_assertion_is_rejected() {
         again.body
     );
 
-    // Against a fresh challenge it is an answer to the wrong question.
-    tab.post_json("/login/start", &json!({})).await;
+    // Against a fresh challenge it answers nothing pending...
+    let fresh = tab.post_json("/login/start", &json!({})).await;
     let stale = tab.post_json("/login/finish", &assertion).await;
-    assert_eq!(stale.status, StatusCode::UNAUTHORIZED, "{}", stale.body);
-    assert!(
-        stale.error().contains("challenge differs"),
-        "{}",
-        stale.body
-    );
+    assert_eq!(stale.status, StatusCode::BAD_REQUEST, "{}", stale.body);
+    // ...and rewritten to claim the fresh challenge, its signature no longer verifies.
+    let challenge = fresh.json()["publicKey"]["challenge"].clone();
+    let mut forged = serde_json::to_value(&assertion).unwrap();
+    let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let raw = base64::Engine::decode(&b64, forged["response"]["clientDataJSON"].as_str().unwrap())
+        .unwrap();
+    let mut client_data: serde_json::Value = serde_json::from_slice(&raw).unwrap();
+    client_data["challenge"] = challenge;
+    forged["response"]["clientDataJSON"] = json!(base64::Engine::encode(
+        &b64,
+        serde_json::to_vec(&client_data).unwrap()
+    ));
+    let reply = tab.post_json("/login/finish", &forged).await;
+    assert_eq!(reply.status, StatusCode::UNAUTHORIZED, "{}", reply.body);
 }
 
 #[tokio::test]

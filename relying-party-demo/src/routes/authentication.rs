@@ -33,7 +33,12 @@ pub async fn start(
         .webauthn
         .start_discoverable_authentication()
         .map_err(|e| ApiError::Internal(format!("starting sign-in: {e}")))?;
-    app.save_ceremony(&session, CeremonyKind::Authentication, &state)?;
+    app.save_ceremony(
+        &session,
+        CeremonyKind::Authentication,
+        &options.public_key.challenge,
+        &state,
+    )?;
     Ok(Json(options))
 }
 
@@ -43,8 +48,11 @@ pub async fn finish(
     Json(credential): Json<PublicKeyCredential>,
 ) -> Result<Response, ApiError> {
     let session = app.checked_session(&headers, csrf_header(&headers))?;
-    let state: DiscoverableAuthentication =
-        app.take_ceremony(&session, CeremonyKind::Authentication)?;
+    let state: DiscoverableAuthentication = app.take_ceremony(
+        &session,
+        CeremonyKind::Authentication,
+        &credential.response.client_data_json,
+    )?;
     let record = app.verify_discoverable(state, &credential, "signed in")?;
     let signed_in = app.rotate_session(&session, record.account)?;
     Ok(with_session(

@@ -15,7 +15,9 @@ use axum::middleware;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::Router;
-use serde::Serialize;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use serde::{Deserialize, Serialize};
 
 use crate::error::ApiError;
 use crate::ratelimit;
@@ -82,36 +84,62 @@ fn see_other(to: &str) -> Response {
     Redirect::to(to).into_response()
 }
 
+/// The challenge a ceremony's options carry, as clientDataJSON will spell it (base64url).
+fn challenge_of(challenge: &[u8]) -> String {
+    URL_SAFE_NO_PAD.encode(challenge)
+}
+
+/// The challenge an answer claims to answer, from its clientDataJSON (the signature check
+/// later proves it; here it only finds the pending ceremony).
+fn answered_challenge(client_data_json: &[u8]) -> Result<String, ApiError> {
+    #[derive(Deserialize)]
+    struct ClientData {
+        challenge: String,
+    }
+    serde_json::from_slice::<ClientData>(client_data_json)
+        .map(|c| c.challenge)
+        .map_err(|_| ApiError::BadRequest("clientDataJSON carries no challenge".into()))
+}
+
 impl AppState {
-    /// Keep a ceremony's state until its deadline, for this session only.
+    /// Keep a ceremony's state until its deadline, for this session and challenge only.
     fn save_ceremony<T: Serialize>(
         &self,
         session: &Session,
         kind: CeremonyKind,
+        challenge: &[u8],
         state: &T,
     ) -> Result<(), ApiError> {
         let json = serde_json::to_string(state)
             .map_err(|e| ApiError::Internal(format!("serializing ceremony state: {e}")))?;
         let expires = self.clock.now() + self.config.challenge_ttl;
-        self.store
-            .put_ceremony(session.id_hash(), kind, &json, expires)?;
+        self.store.put_ceremony(
+            session.id_hash(),
+            kind,
+            &challenge_of(challenge),
+            &json,
+            expires,
+        )?;
         Ok(())
     }
 
-    /// Consume the session's pending ceremony: a challenge answers once, and only in time.
+    /// Consume the session's pending ceremony that `client_data_json` answers: a challenge
+    /// answers once, and only in time.
     fn take_ceremony<T: serde::de::DeserializeOwned>(
         &self,
         session: &Session,
         kind: CeremonyKind,
+        client_data_json: &[u8],
     ) -> Result<T, ApiError> {
         let what = match kind {
             CeremonyKind::Registration => "registration",
             CeremonyKind::Authentication => "sign-in",
             CeremonyKind::Payment => "payment",
         };
+        let challenge = answered_challenge(client_data_json)?;
         match self
             .store
-            .take_ceremony(session.id_hash(), kind, self.clock.now())?
+            .take_ceremony(session.id_hash(), kind, &challenge, self.clock.now())?
         {
             TakenCeremony::Pending(json) => serde_json::from_str(&json)
                 .map_err(|e| ApiError::Internal(format!("stored ceremony state: {e}"))),
@@ -119,7 +147,7 @@ impl AppState {
                 "the {what} challenge expired; start again"
             ))),
             TakenCeremony::Missing => Err(ApiError::BadRequest(format!(
-                "no {what} in progress (its challenge was already used, or never issued)"
+                "no {what} in progress for that challenge (already used, or never issued)"
             ))),
         }
     }

@@ -104,6 +104,7 @@ pub async fn start(
     app.save_ceremony(
         &session,
         CeremonyKind::Payment,
+        &options.public_key.challenge,
         &PendingPayment { lines, state },
     )?;
     Ok(Json(options))
@@ -127,7 +128,11 @@ pub async fn finish(
     Json(credential): Json<PublicKeyCredential>,
 ) -> Result<Json<Paid>, ApiError> {
     let session = app.checked_session(&headers, csrf_header(&headers))?;
-    let pending: PendingPayment = app.take_ceremony(&session, CeremonyKind::Payment)?;
+    let pending: PendingPayment = app.take_ceremony(
+        &session,
+        CeremonyKind::Payment,
+        &credential.response.client_data_json,
+    )?;
     let amount = total(&pending.lines);
     let passkey = app.verify_discoverable(
         pending.state,

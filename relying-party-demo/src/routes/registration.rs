@@ -103,6 +103,7 @@ pub async fn start(
     app.save_ceremony(
         &session,
         CeremonyKind::Registration,
+        &options.public_key.challenge,
         &PendingRegistration {
             account,
             display_name,
@@ -119,7 +120,11 @@ pub async fn finish(
     Json(credential): Json<RegisterPublicKeyCredential>,
 ) -> Result<Response, ApiError> {
     let session = app.checked_session(&headers, csrf_header(&headers))?;
-    let pending: PendingRegistration = app.take_ceremony(&session, CeremonyKind::Registration)?;
+    let pending: PendingRegistration = app.take_ceremony(
+        &session,
+        CeremonyKind::Registration,
+        &credential.response.client_data_json,
+    )?;
     let passkey = app
         .webauthn
         .finish_passkey_registration(&credential, &pending.state)

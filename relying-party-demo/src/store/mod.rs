@@ -111,6 +111,9 @@ pub enum PasskeyRemoval {
     LastPasskey,
 }
 
+/// Pending ceremonies of one kind a session may hold at once.
+pub const MAX_PENDING_CEREMONIES: usize = 4;
+
 /// What `take_ceremony` found.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TakenCeremony {
@@ -118,7 +121,7 @@ pub enum TakenCeremony {
     Pending(String),
     /// It existed but its deadline had passed (also deleted).
     Expired,
-    /// Nothing pending: never started, already used, or replaced by a newer start.
+    /// Nothing pending for that challenge: never issued, already used, or dropped.
     Missing,
 }
 
@@ -190,19 +193,23 @@ pub trait Store: shop::Shop + Send + Sync + 'static {
     /// pending ceremonies — one transaction.
     fn replace_session(&self, old: &[u8; 32], new: &SessionRecord) -> StoreResult<()>;
 
-    /// Store a pending ceremony for a session, replacing any earlier one of the same kind.
+    /// Store a pending ceremony of a session under its challenge (base64url). A session may
+    /// have a few pending at once (two tabs, an autofill request and a button press); the
+    /// oldest beyond [`MAX_PENDING_CEREMONIES`] per kind are dropped.
     fn put_ceremony(
         &self,
         session: &[u8; 32],
         kind: CeremonyKind,
+        challenge: &str,
         state: &str,
         expires: OffsetDateTime,
     ) -> StoreResult<()>;
-    /// Remove and return the session's pending ceremony of `kind` (single use).
+    /// Remove and return the session's pending ceremony of `kind` for `challenge` (single use).
     fn take_ceremony(
         &self,
         session: &[u8; 32],
         kind: CeremonyKind,
+        challenge: &str,
         now: OffsetDateTime,
     ) -> StoreResult<TakenCeremony>;
 

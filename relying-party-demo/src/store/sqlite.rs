@@ -10,7 +10,7 @@ use uuid::Uuid;
 
 use super::{
     Account, CeremonyKind, NewAccount, PasskeyRecord, PasskeyRemoval, SessionRecord, SignInRecord,
-    Store, StoreError, StoreResult, TakenCeremony,
+    Store, StoreError, StoreResult, TakenCeremony, MAX_PENDING_CEREMONIES,
 };
 
 mod shop;
@@ -117,6 +117,16 @@ const MIGRATIONS: &[&str] = &[
         method_shown TEXT NOT NULL,
         amount_cents INTEGER NOT NULL,
         at_ms INTEGER NOT NULL
+    );",
+    // 3: pending ceremonies keyed by their challenge (several per session and kind)
+    "DROP TABLE ceremonies;
+    CREATE TABLE ceremonies (
+        session BLOB NOT NULL,
+        kind TEXT NOT NULL,
+        challenge TEXT NOT NULL,
+        state TEXT NOT NULL,
+        expires_ms INTEGER NOT NULL,
+        PRIMARY KEY (session, kind, challenge)
     );",
 ];
 
@@ -580,15 +590,32 @@ impl Store for SqliteStore {
         &self,
         session: &[u8; 32],
         kind: CeremonyKind,
+        challenge: &str,
         state: &str,
         expires: OffsetDateTime,
     ) -> StoreResult<()> {
+        let mut conn = self.conn()?;
+        let tx = conn.transaction()?;
         exec(
-            &*self.conn()?,
-            "INSERT OR REPLACE INTO ceremonies (session, kind, state, expires_ms)
-             VALUES (?1, ?2, ?3, ?4)",
-            params![&session[..], kind.as_str(), state, to_ms(expires)],
+            &tx,
+            "INSERT OR REPLACE INTO ceremonies (session, kind, challenge, state, expires_ms)
+             VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![
+                &session[..],
+                kind.as_str(),
+                challenge,
+                state,
+                to_ms(expires)
+            ],
         )?;
+        exec(
+            &tx,
+            "DELETE FROM ceremonies WHERE session = ?1 AND kind = ?2 AND rowid NOT IN
+                 (SELECT rowid FROM ceremonies WHERE session = ?1 AND kind = ?2
+                  ORDER BY expires_ms DESC, rowid DESC LIMIT ?3)",
+            params![&session[..], kind.as_str(), MAX_PENDING_CEREMONIES as i64],
+        )?;
+        tx.commit()?;
         Ok(())
     }
 
@@ -596,15 +623,16 @@ impl Store for SqliteStore {
         &self,
         session: &[u8; 32],
         kind: CeremonyKind,
+        challenge: &str,
         now: OffsetDateTime,
     ) -> StoreResult<TakenCeremony> {
         // DELETE .. RETURNING: reading and consuming the challenge is one atomic step, so two
         // concurrent finishes cannot both use it.
         let row: Option<(String, i64)> = row(
             &*self.conn()?,
-            "DELETE FROM ceremonies WHERE session = ?1 AND kind = ?2
-                 RETURNING state, expires_ms",
-            params![&session[..], kind.as_str()],
+            "DELETE FROM ceremonies WHERE session = ?1 AND kind = ?2 AND challenge = ?3
+             RETURNING state, expires_ms",
+            params![&session[..], kind.as_str(), challenge],
             |r| Ok((r.get(0)?, r.get(1)?)),
         )
         .optional()?;
@@ -661,38 +689,62 @@ mod tests {
         let store = SqliteStore::in_memory().unwrap();
         let session = [7u8; 32];
         let kind = CeremonyKind::Authentication;
+        let later = now() + Duration::seconds(60);
         store
-            .put_ceremony(&session, kind, "state", now() + Duration::seconds(60))
+            .put_ceremony(&session, kind, "c1", "one", later)
             .unwrap();
+        store
+            .put_ceremony(&session, kind, "c2", "two", later)
+            .unwrap();
+        // Two pending at once (autofill + button); each answers once, by its challenge.
         assert_eq!(
-            store.take_ceremony(&session, kind, now()).unwrap(),
-            TakenCeremony::Pending("state".into())
+            store.take_ceremony(&session, kind, "c2", now()).unwrap(),
+            TakenCeremony::Pending("two".into())
         );
         assert_eq!(
-            store.take_ceremony(&session, kind, now()).unwrap(),
+            store.take_ceremony(&session, kind, "c2", now()).unwrap(),
             TakenCeremony::Missing
         );
-        store
-            .put_ceremony(&session, kind, "late", now() + Duration::seconds(60))
-            .unwrap();
-        let late = now() + Duration::seconds(61);
         assert_eq!(
-            store.take_ceremony(&session, kind, late).unwrap(),
+            store.take_ceremony(&session, kind, "c1", now()).unwrap(),
+            TakenCeremony::Pending("one".into())
+        );
+        store
+            .put_ceremony(&session, kind, "c3", "late", later)
+            .unwrap();
+        let too_late = now() + Duration::seconds(61);
+        assert_eq!(
+            store.take_ceremony(&session, kind, "c3", too_late).unwrap(),
             TakenCeremony::Expired
         );
         // another session's or kind's challenge is not ours
         store
-            .put_ceremony(&session, kind, "mine", now() + Duration::seconds(60))
+            .put_ceremony(&session, kind, "c4", "mine", later)
             .unwrap();
         assert_eq!(
-            store.take_ceremony(&[8u8; 32], kind, now()).unwrap(),
+            store.take_ceremony(&[8u8; 32], kind, "c4", now()).unwrap(),
             TakenCeremony::Missing
         );
         assert_eq!(
             store
-                .take_ceremony(&session, CeremonyKind::Registration, now())
+                .take_ceremony(&session, CeremonyKind::Registration, "c4", now())
                 .unwrap(),
             TakenCeremony::Missing
+        );
+        // at most a few pending per session and kind: the oldest go
+        for i in 0..10 {
+            let expires = later + Duration::seconds(i);
+            store
+                .put_ceremony(&session, kind, &format!("n{i}"), "s", expires)
+                .unwrap();
+        }
+        assert_eq!(
+            store.take_ceremony(&session, kind, "n0", now()).unwrap(),
+            TakenCeremony::Missing
+        );
+        assert_eq!(
+            store.take_ceremony(&session, kind, "n9", now()).unwrap(),
+            TakenCeremony::Pending("s".into())
         );
     }
 
