@@ -75,7 +75,29 @@ impl Session {
             "browserName": "wry",
             "tauri:options": {"application": app.to_str().unwrap()}
         }}});
-        let value = Self::request(&agent, "POST", &format!("{DRIVER}/session"), Some(caps));
+        // WebKitWebDriver can drop the very first connection while it starts: retry briefly.
+        let mut attempt = 0;
+        let value = loop {
+            attempt += 1;
+            let response = agent
+                .post(format!("{DRIVER}/session"))
+                .header("content-type", "application/json")
+                .send(caps.to_string());
+            match response {
+                Ok(mut r) if r.status().is_success() => {
+                    let text = r.body_mut().read_to_string().unwrap();
+                    break serde_json::from_str::<Value>(&text).unwrap()["value"].clone();
+                }
+                other if attempt < 5 => {
+                    eprintln!(
+                        "new session, attempt {attempt}: {:?}",
+                        other.map(|r| r.status())
+                    );
+                    std::thread::sleep(Duration::from_secs(2));
+                }
+                other => panic!("new session: {:?}", other.map(|r| r.status())),
+            }
+        };
         let id = value["sessionId"]
             .as_str()
             .expect("a session ID")
@@ -212,6 +234,7 @@ fn administrator_sets_pin_enrolls_renames_and_removes_a_person() {
         .env("PALMKEY_DESKTOP_DATA", &data)
         .env("PALMKEY_DESKTOP_SIMULATORS", sim.addr().to_string())
         .stdout(Stdio::null())
+        .stderr(std::fs::File::create(artifacts().join("tauri-driver.log")).unwrap())
         .process_group(0)
         .spawn()
         .expect("tauri-driver");
