@@ -24,9 +24,9 @@ use std::os::fd::AsRawFd;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::thread::{self, JoinHandle};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
 
@@ -295,7 +295,7 @@ impl UhidTransport {
 
     /// Serve until `stop` is set, then destroy the device.
     pub fn serve(self, app: SharedApp, config: Config, stop: &AtomicBool) -> io::Result<()> {
-        let sink = UhidSink(self.file.try_clone()?);
+        let sink = UhidSink::new(self.file.try_clone()?);
         server::serve(UhidSource::start(self)?, sink, app, config, stop)
     }
 }
@@ -465,11 +465,72 @@ fn refuse(file: &mut File, kind: u32, id: u32) {
     }
 }
 
-struct UhidSink(File);
+/// Reports to the host, paced like a USB interrupt endpoint (see [`Pacer`]).
+struct UhidSink {
+    file: File,
+    pacer: Mutex<Pacer>,
+}
+
+impl UhidSink {
+    fn new(file: File) -> UhidSink {
+        UhidSink {
+            file,
+            pacer: Mutex::new(Pacer::new(Instant::now())),
+        }
+    }
+}
 
 impl ReportSink<()> for UhidSink {
     fn send(&self, _peer: &(), report: &Report) -> io::Result<()> {
-        (&self.0).write_all(&encode_input2(report)[..])
+        let mut pacer = self.pacer.lock().unwrap_or_else(|e| e.into_inner());
+        let wait = pacer.take(Instant::now());
+        if !wait.is_zero() {
+            thread::sleep(wait);
+        }
+        (&self.file).write_all(&encode_input2(report)[..])
+    }
+}
+
+/// Reports a burst may send at once: half of the kernel's per-reader hidraw buffer
+/// (`HIDRAW_BUFFER_SIZE`, 64 reports), leaving room for keep-alives of other channels.
+const PACE_BURST: f64 = 32.0;
+/// Past a burst, one report per this interval.
+const PACE_INTERVAL: Duration = Duration::from_millis(2);
+
+/// A token bucket for reports to the host. The kernel gives every process reading the hidraw
+/// node a 64-report buffer and silently drops reports past it; a real USB key can never
+/// overrun it because the host polls its endpoint (one report per 1–5 ms for common FIDO
+/// keys). uhid has no such clock, so a long response (a 7609-byte message is 129 reports)
+/// written at once overran a reader that was briefly not scheduled. Short messages (up to 32
+/// reports, 1886 bytes) still go out at once; longer ones continue at one report per 2 ms.
+#[derive(Debug)]
+struct Pacer {
+    tokens: f64,
+    at: Instant,
+}
+
+impl Pacer {
+    fn new(now: Instant) -> Pacer {
+        Pacer {
+            tokens: PACE_BURST,
+            at: now,
+        }
+    }
+
+    /// Take one report's token at `now`: how long to wait before sending it.
+    fn take(&mut self, now: Instant) -> Duration {
+        // `at` runs ahead of `now` while earlier reports are still paying back their tokens.
+        let base = now.max(self.at);
+        let refill =
+            now.saturating_duration_since(self.at).as_secs_f64() / PACE_INTERVAL.as_secs_f64();
+        self.tokens = (self.tokens + refill).min(PACE_BURST) - 1.0;
+        self.at = base;
+        if self.tokens < 0.0 {
+            // The token is borrowed from the future: the wait pays it back.
+            self.at = base + PACE_INTERVAL.mul_f64(-self.tokens);
+            self.tokens = 0.0;
+        }
+        self.at - now
     }
 }
 
@@ -772,6 +833,34 @@ mod tests {
         // Stopping joins the drain thread, then destroys the device.
         drop(source);
         assert_eq!(get_u32(&read_event(&mut kernel), 0), event_type::DESTROY);
+    }
+
+    #[test]
+    fn pacer_sends_a_burst_at_once_then_one_report_per_interval() {
+        let t0 = Instant::now();
+        let mut pacer = Pacer::new(t0);
+        for i in 0..32 {
+            assert_eq!(pacer.take(t0), Duration::ZERO, "report {i} of the burst");
+        }
+        // The 33rd waits one interval, the 34th (asked at the same moment) two.
+        assert_eq!(pacer.take(t0), PACE_INTERVAL);
+        assert_eq!(pacer.take(t0), 2 * PACE_INTERVAL);
+        // Sent on time after its wait, the next one waits one interval again.
+        let sent = t0 + 2 * PACE_INTERVAL;
+        assert_eq!(pacer.take(sent), PACE_INTERVAL);
+        // A quiet link refills the burst, never beyond it.
+        let later = sent + PACE_INTERVAL * 1000;
+        for _ in 0..32 {
+            assert_eq!(pacer.take(later), Duration::ZERO);
+        }
+        assert_eq!(pacer.take(later), PACE_INTERVAL);
+        // A 129-report message (7609 bytes) from a full bucket takes 97 intervals.
+        let mut pacer = Pacer::new(t0);
+        let mut now = t0;
+        for _ in 0..129 {
+            now += pacer.take(now);
+        }
+        assert_eq!(now - t0, PACE_INTERVAL * 97);
     }
 
     #[test]
