@@ -14,6 +14,9 @@ fuzz_target!(|data: &[u8]| {
     let mut device = Device::fresh();
     for request in messages(data).into_iter().take(16) {
         let response = device.app.cbor(request, &NoInteraction);
-        assert!(!response.is_empty(), "a CTAP response always has a status byte");
+        assert!(
+            !response.is_empty(),
+            "a CTAP response always has a status byte"
+        );
     }
 });

@@ -54,5 +54,8 @@ fuzz_target!(|data: &[u8]| {
         let _ = engine.complete(job.id, Outcome::Reply(Vec::new()));
     }
     let _ = engine.poll(now + Duration::from_secs(10));
-    assert!(!engine.is_busy(), "engine stuck after work completed and time passed");
+    assert!(
+        !engine.is_busy(),
+        "engine stuck after work completed and time passed"
+    );
 });

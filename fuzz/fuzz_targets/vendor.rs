@@ -22,13 +22,21 @@ fuzz_target!(|data: &[u8]| {
     }
     let mut device = Device::fresh();
     let before = device.control.current();
-    let code = if selector & 2 == 0 { SENSOR_CONTROL } else { POWER_CYCLE };
+    let code = if selector & 2 == 0 {
+        SENSOR_CONTROL
+    } else {
+        POWER_CYCLE
+    };
     let cmd = VendorCommand::new(code).expect("vendor range");
     match device.app.vendor(cmd, payload) {
         Some(Ok(reply)) => assert!(reply.is_empty()),
         Some(Err(_)) => {
             if code == SENSOR_CONTROL {
-                assert_eq!(device.control.current(), before, "refused payload changed the sensor");
+                assert_eq!(
+                    device.control.current(),
+                    before,
+                    "refused payload changed the sensor"
+                );
             }
         }
         None => panic!("vendor command unknown with the simulated sensor"),

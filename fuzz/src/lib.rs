@@ -7,7 +7,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use palmkey::ctap::{AutoApprove, Authenticator, Config};
+use palmkey::ctap::{Authenticator, AutoApprove, Config};
 use palmkey::hid::CtapApp;
 use palmkey::sensor::sim::{SimConfig, SimControl};
 use palmkey::store::{MasterKey, Store};
