@@ -22,3 +22,6 @@ bash tests/browser/run.sh
 
 section "desktop app end-to-end (real window under Xvfb: tauri-driver + WebKitWebDriver)"
 bash desktop-app/tests/e2e.sh
+
+section "fuzz smoke run (cargo fuzz, 5 s per target; long runs: scripts/hardening/fuzz-long.sh)"
+scripts/hardening/fuzz.sh --seconds 5
