@@ -11,7 +11,15 @@ fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let mode = args.first().map(String::as_str).unwrap_or("extract");
     let n: u64 = args.get(1).and_then(|s| s.parse().ok()).unwrap_or(20);
-    let engine = Engine::default();
+    // PALM_FINE=1 / PALM_CANDIDATES=n: matcher search settings to compare.
+    let mut config = palmkey_palm::engine::EngineConfig::default();
+    if std::env::var("PALM_FINE").is_ok_and(|v| v == "1") {
+        config.search.fine_scan = true;
+    }
+    if let Some(n) = std::env::var("PALM_CANDIDATES").ok().and_then(|v| v.parse().ok()) {
+        config.search.candidates = n;
+    }
+    let engine = Engine::new(config);
     let captures: Vec<_> = (0..n)
         .map(|i| Identity::new(7, i / 2).sample((i % 2) as u32))
         .collect();

@@ -18,8 +18,14 @@ const REFERENCE_BITS: f32 = (CODE_PLANES * 350) as f32;
 const COARSE_REFERENCE_BITS: f32 = (CODE_PLANES * 24) as f32;
 /// Fewer compared bits than this: no score (mostly occluded or barely overlapping).
 const MIN_BITS: u32 = (CODE_PLANES * 60) as u32;
-/// Coarse alignments kept for the fine stage.
-const CANDIDATES: usize = 10;
+
+/// Coarse-stage alignments worth refining when the first stage is the 8 × 8 coarse code.
+pub const CANDIDATES: usize = 10;
+/// Fine-scan alignments refined by default: the fine first stage ranks alignments well, so 4
+/// suffice (seed 31, 100 × 10: fused EER 0.48 %, against 1.75 % for 10 coarse candidates).
+const FINE_CANDIDATES: usize = 4;
+/// Upper bound of [`SearchRange::candidates`].
+pub const MAX_CANDIDATES: usize = 64;
 
 /// The search range of a comparison.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -38,8 +44,8 @@ impl Default for SearchRange {
     fn default() -> Self {
         Self {
             max_shift: 2,
-            candidates: CANDIDATES,
-            fine_scan: false,
+            candidates: FINE_CANDIDATES,
+            fine_scan: true,
         }
     }
 }
@@ -151,13 +157,15 @@ fn packed_count(a: &Packed, b: &Packed, dx: i32, dy: i32, step: usize) -> [BitCo
     ]
 }
 
-/// Joint (all lanes) differing and compared bits, for the alignment search.
+/// Joint (all lanes) differing and compared bits over rows `y ≡ offset (mod step)`, for the
+/// alignment search.
 #[inline(always)]
-fn joint_count(a: &Packed, b: &Packed, dx: i32, dy: i32, step: usize) -> BitCount {
+fn joint_count(a: &Packed, b: &Packed, dx: i32, dy: i32, step: usize, offset: usize) -> BitCount {
     let keep = KEEP[(dx + GRID as i32 - 1) as usize];
     let sh = |w: u64| if dx >= 0 { w >> dx } else { w << (-dx) };
-    let first = (-dy).max(0) as usize;
-    let first = first.div_ceil(step) * step;
+    // First row y ≥ max(0, −dy) with y ≡ offset (mod step).
+    let lowest = (-dy).max(0) as usize;
+    let first = lowest.saturating_sub(offset).div_ceil(step) * step + offset;
     let last = (GRID as i32 - dy.max(0)) as usize;
     let (mut differing, mut compared) = (0u32, 0u32);
     let mut y = first;
@@ -211,37 +219,75 @@ fn compare_joint_generic(
     range: SearchRange,
 ) -> Option<(Vec<Option<f32>>, Alignment)> {
     let frames = pairs.iter().map(|(_, r)| r.frames().len()).min()?;
-    // Coarse stage: every frame and coarse shift, on the 8 × 8 codes.
-    let side = (2 * range.max_shift + 1) as usize;
-    let mut coarse: Vec<(f32, usize, i32, i32)> = Vec::with_capacity(frames * side * side);
-    let coarse_reference = COARSE_REFERENCE_BITS * pairs.len() as f32;
-    for f in 0..frames {
-        for dy in -range.max_shift..=range.max_shift {
-            for dx in -range.max_shift..=range.max_shift {
-                let mut c = BitCount::default();
-                for (p, r) in pairs {
-                    let x = coarse_count(p.coarse(), &r.frames()[f].coarse, dx, dy);
-                    c.differing += x.differing;
-                    c.compared += x.compared;
+    // First stage: every frame and shift, either on the 8 × 8 coarse codes or (`fine_scan`)
+    // on the fine codes' every 4th row at shifts on a step-2 grid. The best `keep` are kept
+    // sorted in a small array (insertion: no allocation, no full selection). Candidates are
+    // `(distance, frame, dx, dy)` with shifts in fine cells.
+    let keep = range.candidates.clamp(1, MAX_CANDIDATES);
+    let mut top = [(f32::INFINITY, 0usize, 0i32, 0i32); MAX_CANDIDATES];
+    let mut found = 0usize;
+    let mut offer = |d: f32, f: usize, dx: i32, dy: i32| {
+        if found == keep && d >= top[keep - 1].0 {
+            return;
+        }
+        let mut i = found.min(keep - 1);
+        while i > 0 && top[i - 1].0 > d {
+            top[i] = top[i - 1];
+            i -= 1;
+        }
+        top[i] = (d, f, dx, dy);
+        found = (found + 1).min(keep);
+    };
+    let probe = Packed::new(pairs.iter().map(|(p, _)| p.canonical()));
+    let mut packed: Vec<(usize, Packed)> =
+        Vec::with_capacity(if range.fine_scan { frames } else { keep });
+    let reference_bits = REFERENCE_BITS * pairs.len() as f32;
+    if range.fine_scan {
+        let reach = (4 * range.max_shift + 2).min(GRID as i32 - 1);
+        for f in 0..frames {
+            let reference = Packed::new(pairs.iter().map(|(_, r)| &r.frames()[f].map));
+            for dy in (-reach..=reach).step_by(2) {
+                for dx in (-reach..=reach).step_by(2) {
+                    let c = joint_count(&probe, &reference, dx, dy, 4, 1);
+                    if c.compared > 0 {
+                        offer(normalised_distance(c, reference_bits / 4.0), f, dx, dy);
+                    }
                 }
-                if c.compared > 0 {
-                    coarse.push((normalised_distance(c, coarse_reference), f, dx, dy));
+            }
+            packed.push((f, reference));
+        }
+    } else {
+        let coarse_reference = COARSE_REFERENCE_BITS * pairs.len() as f32;
+        let block = COARSE_BLOCK as i32;
+        for f in 0..frames {
+            for dy in -range.max_shift..=range.max_shift {
+                for dx in -range.max_shift..=range.max_shift {
+                    let mut c = BitCount::default();
+                    for (p, r) in pairs {
+                        let x = coarse_count(p.coarse(), &r.frames()[f].coarse, dx, dy);
+                        c.differing += x.differing;
+                        c.compared += x.compared;
+                    }
+                    if c.compared > 0 {
+                        offer(
+                            normalised_distance(c, coarse_reference),
+                            f,
+                            dx * block,
+                            dy * block,
+                        );
+                    }
                 }
             }
         }
     }
-    let keep = CANDIDATES.min(coarse.len());
-    if keep == 0 {
+    if found == 0 {
         return None;
     }
-    coarse.select_nth_unstable_by(keep - 1, |x, y| x.0.total_cmp(&y.0));
+    let coarse = &top[..found];
     // Fine stage: around each candidate, a step-2 then a step-1 search on every other row.
-    let probe = Packed::new(pairs.iter().map(|(p, _)| p.canonical()));
-    let mut packed: Vec<(usize, Packed)> = Vec::with_capacity(keep);
-    let reference_bits = REFERENCE_BITS * pairs.len() as f32;
     let mut best = (f32::INFINITY, 0usize, 0i32, 0i32);
     let mut best_slot = 0;
-    for &(_, f, cx, cy) in &coarse[..keep] {
+    for &(_, f, cx, cy) in coarse {
         let slot = match packed.iter().position(|(g, _)| *g == f) {
             Some(i) => i,
             None => {
@@ -251,7 +297,7 @@ fn compare_joint_generic(
             }
         };
         let reference = &packed[slot].1;
-        let (mut bx, mut by) = (cx * COARSE_BLOCK as i32, cy * COARSE_BLOCK as i32);
+        let (mut bx, mut by) = (cx, cy);
         for step in [2, 1] {
             let (mut lx, mut ly, mut ld) = (bx, by, f32::INFINITY);
             for dy in [-step, 0, step] {
@@ -260,7 +306,7 @@ fn compare_joint_generic(
                     if x.abs() >= GRID as i32 || y.abs() >= GRID as i32 {
                         continue;
                     }
-                    let c = joint_count(&probe, reference, x, y, 2);
+                    let c = joint_count(&probe, reference, x, y, 2, 0);
                     if c.compared == 0 {
                         continue;
                     }
