@@ -321,7 +321,7 @@ fn pin_brute_force_needs_power_cycles_and_blocks_at_eight() {
         let left = 8 - attempts;
         if left == 0 {
             expect_ctap(result, CtapError::PinBlocked);
-        } else if attempts % 3 == 0 {
+        } else if attempts.is_multiple_of(3) {
             expect_ctap(result, CtapError::PinAuthBlocked);
             // Locked until a power cycle: even the right PIN and more guesses are refused,
             // and they cost no retries.
