@@ -150,6 +150,13 @@ class Page:
             "Target.attachToTarget", {"targetId": target, "flatten": True})["sessionId"]
         self.send("Page.enable")
         self.send("Runtime.enable")
+        # The sign-in page starts a conditional-mediation (autofill) request on load where the
+        # browser offers it; headless Chromium has no autofill UI to finish it, and the
+        # button's modal request then meets "A request is already pending". The test is about
+        # the authenticator, so pages see no conditional mediation and use the modal request.
+        self.send("Page.addScriptToEvaluateOnNewDocument", {"source": (
+            "if (window.PublicKeyCredential) "
+            "PublicKeyCredential.isConditionalMediationAvailable = async () => false;")})
 
     def send(self, method: str, params: dict | None = None, timeout: float = 120.0) -> dict:
         return self.browser.send(method, params, self.session, timeout)

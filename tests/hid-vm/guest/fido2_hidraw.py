@@ -252,7 +252,7 @@ def check_palm_uv(dev: CtapHidDevice, ctap: Ctap2) -> None:
     try:
         assertion, _ = palm_get(ctap)
     except CtapError as error:
-        print(f"  person 2 refused: {error.code!r}")
+        print(f"  person {second} (enrolled, no credential) refused: {error.code!r}")
     else:
         raise AssertionError(f"person 2's palm got credential {assertion.credential}")
 
