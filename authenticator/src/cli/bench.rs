@@ -31,6 +31,10 @@ pub struct BenchArgs {
     /// Only the palm measurement.
     #[arg(long)]
     pub palm_only: bool,
+    /// Identify with the sketch pre-selection alone (no exhaustive fallback): faster, but a
+    /// person the sketch misses is rejected.
+    #[arg(long)]
+    pub palm_no_fallback: bool,
 }
 
 /// Latency summary of one operation.
@@ -105,6 +109,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
             args.palm_real.min(args.palm_people),
             args.iterations,
             args.warmup,
+            !args.palm_no_fallback,
         )?;
     }
     Ok(())

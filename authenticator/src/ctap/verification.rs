@@ -213,7 +213,12 @@ pub fn verify(
         return match uv.verify(store, io) {
             Ok(user) => Ok(Verification::BuiltIn(user)),
             Err(error) => {
-                report_builtin_failure(auth, rp_id, error);
+                report_builtin_failure(
+                    &auth.events,
+                    Some(rp_id),
+                    Some(store.state().uv_retries),
+                    error,
+                );
                 Err(error)
             }
         };
@@ -266,21 +271,27 @@ pub(crate) fn report_success(auth: &Authenticator, rp_id: &str, verification: &V
 }
 
 /// A failed built-in UV: a mismatch counts as a failed authentication, running out of
-/// attempts is UV blocked. Cancel and timeouts are not failures.
-fn report_builtin_failure(auth: &Authenticator, rp_id: &str, error: CtapError) {
-    let retries_left = match &auth.device {
-        Device::Ready(store) => Some(store.state().uv_retries),
-        Device::Disabled(_) => None,
+/// attempts is UV blocked (the attempt that used up the last retry is both). Cancel and
+/// timeouts are not failures.
+pub(crate) fn report_builtin_failure(
+    events: &crate::events::EventSink,
+    rp_id: Option<&str>,
+    retries_left: Option<u8>,
+    error: CtapError,
+) {
+    let failed = || DeviceEvent::AuthenticationFailed {
+        rp_id: rp_id.map(str::to_owned),
+        uv: UvMethod::Palm,
+        retries_left,
     };
     match error {
-        CtapError::UvInvalid => auth.events.emit(DeviceEvent::AuthenticationFailed {
-            rp_id: Some(rp_id.to_owned()),
-            uv: UvMethod::Palm,
-            retries_left,
-        }),
-        CtapError::UvBlocked => auth
-            .events
-            .emit(DeviceEvent::UvBlocked { uv: UvMethod::Palm }),
+        CtapError::UvInvalid => events.emit(failed()),
+        CtapError::UvBlocked => {
+            if retries_left == Some(0) {
+                events.emit(failed());
+            }
+            events.emit(DeviceEvent::UvBlocked { uv: UvMethod::Palm });
+        }
         _ => {}
     }
 }

@@ -58,11 +58,18 @@ impl std::fmt::Debug for Enrollment {
 }
 
 /// All enrolled people, in enrollment order.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Enrollments {
     people: Vec<Enrollment>,
-    /// The revision these were loaded or written as (0: none ever written).
-    revision: u64,
+    /// Unique within the process for every distinct content (see [`Enrollments::revision`]).
+    stamp: u64,
+}
+
+/// Source of [`Enrollments::revision`] stamps.
+static STAMPS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+
+fn next_stamp() -> u64 {
+    STAMPS.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
 }
 
 /// What is sealed in the gallery file.
@@ -75,6 +82,14 @@ struct Sealed {
 }
 
 impl Enrollments {
+    /// Nobody enrolled.
+    pub fn empty() -> Self {
+        Enrollments {
+            people: Vec::new(),
+            stamp: next_stamp(),
+        }
+    }
+
     pub fn people(&self) -> &[Enrollment] {
         &self.people
     }
@@ -87,9 +102,11 @@ impl Enrollments {
         self.people.is_empty()
     }
 
-    /// Changes with every write: an index built over these can tell it is stale.
+    /// Changes with every load, write and reset, and is never repeated within the process
+    /// (unlike the file revision, which restarts after a reset): an index built over these
+    /// can tell it is stale.
     pub fn revision(&self) -> u64 {
-        self.revision
+        self.stamp
     }
 
     pub fn get(&self, template_id: &[u8]) -> Option<&Enrollment> {
@@ -152,7 +169,7 @@ pub(crate) fn load(
 ) -> Result<Enrollments, StoreError> {
     remove_files(dir, Some(reference.revision))?;
     if reference.revision == 0 {
-        return Ok(Enrollments::default());
+        return Ok(Enrollments::empty());
     }
     let path = dir.join(file_name(reference.revision));
     let bytes = atomic::read_optional(&path)
@@ -170,7 +187,7 @@ pub(crate) fn load(
     }
     Ok(Enrollments {
         people: sealed.people,
-        revision: reference.revision,
+        stamp: next_stamp(),
     })
 }
 
@@ -253,7 +270,7 @@ impl Store {
         }
         self.enrollments = Enrollments {
             people: sealed.people,
-            revision,
+            stamp: next_stamp(),
         };
         if old.revision != 0 {
             let path = self.dir.join(file_name(old.revision));
@@ -266,7 +283,7 @@ impl Store {
 
     /// After a reset: nobody is enrolled, old gallery files go.
     pub(crate) fn forget_enrollments(&mut self) -> Result<(), StoreError> {
-        self.enrollments = Enrollments::default();
+        self.enrollments = Enrollments::empty();
         remove_files(&self.dir, None)
     }
 }

@@ -216,7 +216,7 @@ impl Store {
             counter_next: ceiling,
             counter_block: NonZeroU32::new(DEFAULT_COUNTER_BLOCK).expect("non-zero"),
             persisted_digest: None,
-            enrollments: Default::default(),
+            enrollments: enrollments::Enrollments::empty(),
             key,
             _lock: lock,
         };

@@ -253,6 +253,7 @@ fn get_token_using_uv(
         device,
         pin_uv,
         builtin_uv,
+        events,
         ..
     } = auth;
     let Device::Ready(store) = device else {
@@ -272,7 +273,14 @@ fn get_token_using_uv(
         return Err(CtapError::NotAllowed);
     }
     let shared = shared_secret(pin_uv, params, protocol)?;
-    let user = uv.verify(store, io)?;
+    let user = uv.verify(store, io).inspect_err(|&error| {
+        crate::ctap::verification::report_builtin_failure(
+            events,
+            rp_id.as_deref(),
+            Some(store.state().uv_retries),
+            error,
+        )
+    })?;
     let token = pin_uv.issue_token_for_user(permissions, rp_id, user);
     let token_enc = shared.encrypt(token)?;
     tracing::debug!(
