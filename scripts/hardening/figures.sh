@@ -77,7 +77,7 @@ levels = [run[0] for run in load["runs"]]
 total = sum(l["logins"] for l in levels)
 errors = sum(l["errors"] for l in levels)
 print(f"| relying party, 64 concurrent clients, {len(levels) * 10} s | {total:,} complete logins "
-      f"(4 requests each: page, start, finish + verify), {errors} errors | "
+      f"(3 HTTP requests each: page + CSRF token, /login/start, /login/finish with signature check), {errors} errors | "
       f"`cargo bench -p relying-party-demo --bench login_load -- --concurrency 64 --seconds 10 --runs 6` |")
 print("\n### Relying party per 10 s window (64 clients)\n")
 print("| window | logins | errors | logins/s | login p50 ms | login p99 ms | finish p99 ms |\n|---:|---:|---:|---:|---:|---:|---:|")
