@@ -58,8 +58,6 @@ def test_without_a_sensor_there_is_no_bio_enrollment(ctap):
     assert e.value.code == ERR.INVALID_COMMAND
 
 
-@pytest.mark.xfail(strict=True, reason="known bug: getModality answers 1 without a palm sensor "
-                   "(ctap/bio_enrollment/mod.rs handles it before looking for the enroller)")
 def test_without_a_sensor_get_modality_is_invalid_command(ctap):
     with pytest.raises(CtapError) as e:
         ctap.send_cbor(0x09, {0x06: True})
@@ -251,8 +249,6 @@ def test_python_fido2_fingerprint_helper_drives_the_palm(admin, sim):
     assert template_id not in bio.enumerate_enrollments()
 
 
-@pytest.mark.xfail(strict=True, reason="known bug: Authenticator::power_cycle keeps PalmUv's "
-                   "enrollment in progress (volatile state must not survive a power cycle)")
 def test_power_cycle_drops_the_enrollment_in_progress(palmkey_bin):
     from palm import power_cycle
     with sim_device(palmkey_bin) as dev:

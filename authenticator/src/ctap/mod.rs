@@ -254,10 +254,20 @@ impl Authenticator {
 
     /// A (simulated) power cycle: volatile state is lost, the reset window reopens.
     pub fn power_cycle(&mut self) {
+        self.drop_volatile_state();
+        self.powered_at = Instant::now();
+    }
+
+    /// Forget everything that lives only in RAM: tokens, key agreement, the PIN mismatch
+    /// streak, getNextAssertion / enumeration cursors, and an enrollment in progress (its
+    /// samples must not survive into a new power-up or a factory-fresh device).
+    fn drop_volatile_state(&mut self) {
         self.pin_uv.reset();
         self.next_assertion = None;
         self.cred_enumeration.clear();
-        self.powered_at = Instant::now();
+        if let Some(enroller) = self.builtin_uv.as_mut().and_then(|uv| uv.enroller()) {
+            enroller.cancel();
+        }
     }
 
     fn dispatch(&mut self, request: &[u8], io: &dyn Interaction) -> CtapResult {

@@ -28,8 +28,7 @@ pub fn handle(auth: &mut Authenticator, _params: &[u8], io: &dyn Interaction) ->
             auth.device = Device::Ready(store);
         }
     }
-    auth.pin_uv.reset();
-    auth.next_assertion = None;
+    auth.drop_volatile_state();
     tracing::info!("authenticator reset");
     auth.events.emit(DeviceEvent::Reset);
     Ok(Vec::new())

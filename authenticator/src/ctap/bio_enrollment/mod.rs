@@ -83,9 +83,21 @@ subcommand_enum! {
     }
 }
 
+fn builtin_enroller_missing(auth: &mut Authenticator) -> bool {
+    auth.builtin_uv
+        .as_mut()
+        .and_then(|uv| uv.enroller())
+        .is_none()
+}
+
 /// authenticatorBioEnrollment as dispatched (0x09 and 0x40).
 pub fn handle(auth: &mut Authenticator, params: &[u8], io: &dyn Interaction) -> CtapResult {
     let params = Params::parse(params)?;
+    // A device without a palm sensor has no modality to report: like every other
+    // subcommand there, getModality is an unknown command (getInfo has no bioEnroll).
+    if builtin_enroller_missing(auth) {
+        return Err(CtapError::InvalidCommand);
+    }
     if params.optional(key::GET_MODALITY, as_bool)? == Some(true) {
         return Ok(MapBuilder::new().insert(out::MODALITY, MODALITY).encode());
     }
