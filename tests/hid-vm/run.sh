@@ -3,7 +3,7 @@
 # uhid, runs `palmkey serve --uhid --sensor sim` in it, and drives the virtual FIDO key with
 # libfido2 (fido2-token -L/-I), python-fido2 over hidraw, and headless Chromium against the
 # relying-party demo. Results come back over the 9p share; this script asserts them.
-#   tests/hid-vm/run.sh
+#   tests/hid-vm/run.sh [--device-only]
 # Environment:
 #   PALMKEY_HIDVM_CACHE    guest image cache (default ~/.cache/palmkey/hid-vm)
 #   PALMKEY_HIDVM_OUT      where results and logs go (default /tmp/hid-vm/run-<time>)
@@ -12,6 +12,8 @@
 #   PALMKEY_HIDVM_SCALE    multiplies every in-guest stage limit (default 1)
 #   PALMKEY_PROFILE        debug (default) or release binaries
 #   PALMKEY_BIN, RELYING_PARTY_DEMO_BIN  use these binaries (both set: no cargo build)
+#   PALMKEY_HIDVM_BROWSER  1 (default) runs the Chromium stage; 0 (= --device-only) runs the
+#                          device, libfido2 and python-fido2 stages and reports Chromium NOT RUN
 # Exit status 0 only when every required check passed; stages that need a feature the device
 # does not advertise yet (bio enrollment, built-in UV) are reported as SKIP, loudly.
 set -euo pipefail
@@ -23,6 +25,14 @@ accel="${PALMKEY_HIDVM_ACCEL:-auto}"
 scale="${PALMKEY_HIDVM_SCALE:-1}"
 profile="${PALMKEY_PROFILE:-debug}"
 out="${PALMKEY_HIDVM_OUT:-/tmp/hid-vm/run-$(date -u +%Y%m%dT%H%M%S)}"
+browser="${PALMKEY_HIDVM_BROWSER:-1}"
+for arg in "$@"; do
+  case "$arg" in
+    --device-only) browser=0 ;;
+    *) printf 'usage: %s [--device-only]\n' "$0" >&2; exit 2 ;;
+  esac
+done
+case "$browser" in 0 | 1) ;; *) printf 'hid-vm: PALMKEY_HIDVM_BROWSER must be 0 or 1\n' >&2; exit 2 ;; esac
 t_start=$SECONDS
 
 say() { printf 'hid-vm: %s\n' "$*"; }
@@ -35,9 +45,12 @@ command -v qemu-system-x86_64 >/dev/null || die "qemu-system-x86_64 missing (bas
 target="${CARGO_TARGET_DIR:-$repo/target}/$profile"
 palmkey_bin="${PALMKEY_BIN:-$target/palmkey}"
 rp_bin="${RELYING_PARTY_DEMO_BIN:-$target/relying-party-demo}"
-if [ -z "${PALMKEY_BIN:-}" ] || [ -z "${RELYING_PARTY_DEMO_BIN:-}" ]; then
-  say "building palmkey and relying-party-demo ($profile)"
-  build_flags=(--locked -p palmkey --bin palmkey -p relying-party-demo --bin relying-party-demo)
+shared_bins=("$palmkey_bin")
+[ "$browser" = 1 ] && shared_bins+=("$rp_bin")
+if [ -z "${PALMKEY_BIN:-}" ] || { [ "$browser" = 1 ] && [ -z "${RELYING_PARTY_DEMO_BIN:-}" ]; }; then
+  build_flags=(--locked -p palmkey --bin palmkey)
+  [ "$browser" = 1 ] && build_flags+=(-p relying-party-demo --bin relying-party-demo)
+  say "building ${build_flags[*]:2} ($profile)"
   [ "$profile" = release ] && build_flags+=(--release)
   (cd "$repo" && timeout 3600 cargo build "${build_flags[@]}") || die "cargo build failed"
 fi
@@ -64,7 +77,7 @@ share="$out/share"
 results="$share/results"
 rm -rf "$share"
 mkdir -p "$share/bin" "$share/guest" "$results"
-for b in "$palmkey_bin" "$rp_bin"; do
+for b in "${shared_bins[@]}"; do
   [ -x "$b" ] || die "$b missing after the build"
   cp -l "$b" "$share/bin/" 2>/dev/null || cp "$b" "$share/bin/"
 done
@@ -83,7 +96,7 @@ boot() { # boot ACCEL: starts QEMU in the background, sets $qemu_pid
   qemu-system-x86_64 "${accel_args[@]}" -m 3072 -smp 1 \
     -display none -monitor none -serial "file:$out/console.log" -no-reboot -nic none \
     -kernel "$image/vmlinuz" -initrd "$image/initrd.img" \
-    -append "console=ttyS0 root=/dev/vda rw init=/sbin/hidvm-init quiet panic=-1 HIDVM_TIMEOUT_SCALE=$scale" \
+    -append "console=ttyS0 root=/dev/vda rw init=/sbin/hidvm-init quiet panic=-1 HIDVM_TIMEOUT_SCALE=$scale HIDVM_BROWSER=$browser" \
     -drive "file=$image/rootfs.ext4,format=raw,if=virtio,snapshot=on" \
     -virtfs "local,path=$share,mount_tag=hidvm,security_model=none" \
     >"$out/qemu.log" 2>&1 &
@@ -147,10 +160,13 @@ grep -q "hidvm-init: power off" "$out/console.log" || {
 }
 
 # --- 5. assertions ------------------------------------------------------------------------------
-passed=0 failed=0 skipped=0
+passed=0 failed=0 skipped=0 notrun=0
 declare -a lines=()
-result() { # result NAME pass|fail|skip DETAIL
-  case "$2" in pass) passed=$((passed + 1)) ;; fail) failed=$((failed + 1)) ;; skip) skipped=$((skipped + 1)) ;; esac
+result() { # result NAME pass|fail|skip|not-run DETAIL
+  case "$2" in
+    pass) passed=$((passed + 1)) ;; fail) failed=$((failed + 1)) ;; skip) skipped=$((skipped + 1)) ;;
+    not-run) notrun=$((notrun + 1)) ;;
+  esac
   lines+=("$(printf '%-5s %-34s %s' "$(tr a-z A-Z <<<"$2")" "$1" "$3")")
 }
 stage_status() { awk -F'\t' -v s="$1" '$1==s {st=$2} END {print st ? st : "missing"}' "$results/stages.tsv" 2>/dev/null || echo missing; }
@@ -217,7 +233,9 @@ while read -r line; do
 done < <(log python-fido2 | grep '^SKIP' || true)
 
 chromium_status="$(stage_status chromium)"
-if [ "$chromium_status" = pass ] && log chromium | grep -q '^PASS registration' && log chromium | grep -q '^PASS login' &&
+if [ "$browser" = 0 ]; then
+  result "Chromium + relying-party demo" not-run "--device-only / PALMKEY_HIDVM_BROWSER=0: not tested"
+elif [ "$chromium_status" = pass ] && log chromium | grep -q '^PASS registration' && log chromium | grep -q '^PASS login' &&
   log chromium | grep -q '^PASS second person refused'; then
   result "Chromium + relying-party demo" pass "$(log chromium | grep -E '^[0-9]+ passed' | tail -n1)"
 elif [ "$bio_advertised" = no ] && [ "$chromium_status" != pass ] &&
@@ -251,5 +269,5 @@ if [ "$failed" -ne 0 ]; then
     fi
   done
 fi
-echo "hid-vm: $passed passed, $failed failed, $skipped skipped"
+echo "hid-vm: $passed passed, $failed failed, $skipped skipped, $notrun not run"
 [ "$failed" -eq 0 ]

@@ -134,7 +134,9 @@ stage fido2-token-I-after "$(limit 60)" fido2-token -I "$hidraw"
 stop_palmkey
 
 # --- Chromium + the relying-party demo, on a fresh authenticator --------------------------
-if [ -x "$bin/relying-party-demo" ]; then
+if [ "${HIDVM_BROWSER:-1}" = 0 ]; then
+  record chromium not-run 0 "browser stage disabled on the host (--device-only)"
+elif [ -x "$bin/relying-party-demo" ]; then
   t0="$(now)"
   if start_palmkey browser >"$results/browser-device.log" 2>&1; then
     record browser-device pass "$(awk -v a="$t0" -v b="$(now)" 'BEGIN{printf "%.1f", b-a}')" "$hidraw"
