@@ -16,7 +16,10 @@ fn main() {
     if std::env::var("PALM_FINE").is_ok_and(|v| v == "1") {
         config.search.fine_scan = true;
     }
-    if let Some(n) = std::env::var("PALM_CANDIDATES").ok().and_then(|v| v.parse().ok()) {
+    if let Some(n) = std::env::var("PALM_CANDIDATES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+    {
         config.search.candidates = n;
     }
     let engine = Engine::new(config);
@@ -29,7 +32,10 @@ fn main() {
         .filter_map(|c| engine.extract(c).ok())
         .collect();
     let extract = t0.elapsed().as_secs_f64() * 1e3 / n as f64;
-    println!("extract: {extract:.3} ms per paired capture ({} templates)", templates.len());
+    println!(
+        "extract: {extract:.3} ms per paired capture ({} templates)",
+        templates.len()
+    );
     if mode == "stages" {
         stages(&engine, &captures);
     }
@@ -74,7 +80,11 @@ fn stages(engine: &Engine, captures: &[palmkey_palm::capture::Capture]) {
         ] {
             let occ = quality::assess(roi, q).unwrap_or_else(|_| quality::Occlusion::none());
             lap(&mut t[1], &mut t0);
-            let plane = if is_print { normalize::print(roi) } else { normalize::vein(roi) };
+            let plane = if is_print {
+                normalize::print(roi)
+            } else {
+                normalize::vein(roi)
+            };
             lap(&mut t[2], &mut t0);
             let side = plane.w;
             let maps = coder.encode(&plane, &|x, y| !occ.covers(x, y, side));
@@ -85,7 +95,10 @@ fn stages(engine: &Engine, captures: &[palmkey_palm::capture::Capture]) {
         let _ = (print::SIDE, vein::SIDE);
     }
     let n = captures.len() as f64;
-    for (name, v) in ["rois", "quality", "normalize", "encode", "modality_code"].iter().zip(t) {
+    for (name, v) in ["rois", "quality", "normalize", "encode", "modality_code"]
+        .iter()
+        .zip(t)
+    {
         println!("{name:>14}: {:.3} ms", v / n);
     }
 }

@@ -18,8 +18,8 @@ pub mod udp;
 pub mod uhid;
 
 pub use app::{App, InFlight};
-pub use ctap_app::CtapApp;
 pub use command::{Command, HidError, VendorCommand};
+pub use ctap_app::CtapApp;
 pub use ctaphid::Config;
 pub use packet::{ChannelId, Report, REPORT_SIZE};
 pub use server::SharedApp;
