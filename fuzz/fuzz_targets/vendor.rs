@@ -1,14 +1,28 @@
 //! The simulated sensor's vendor commands: 0x51 sensor control (CBOR map with text keys) and
-//! 0x52 power cycle, as CTAPHID hands them to the application. Checks: no panic; a refused
+//! 0x52 power cycle, as CTAPHID hands them to the application. Input: a selector byte (bit 0:
+//! send to a device, bit 1: 0x52 instead of 0x51, bit 2: a synthetic hand, identity = the
+//! bits above, is on the sensor first) and the payload. Checks: no panic; a refused
 //! payload leaves the sensor as it was; an accepted one round-trips through `to_cbor`.
+//! One device per process, factory-fresh with nothing on the sensor before each input
+//! (`palmkey_fuzz::Reusable`).
 #![no_main]
+
+use std::cell::RefCell;
 
 use libfuzzer_sys::fuzz_target;
 use palmkey::hid::{App, VendorCommand};
 use palmkey::sensor::sim::{SimulatedHand, POWER_CYCLE, SENSOR_CONTROL};
-use palmkey_fuzz::Device;
+use palmkey_fuzz::Reusable;
+
+thread_local! {
+    static DEVICE: RefCell<Reusable> = RefCell::new(Reusable::new());
+}
 
 fuzz_target!(|data: &[u8]| {
+    DEVICE.with_borrow_mut(|reusable| run(reusable, data));
+});
+
+fn run(reusable: &mut Reusable, data: &[u8]) {
     let Some((&selector, payload)) = data.split_first() else {
         return;
     };
@@ -20,7 +34,17 @@ fuzz_target!(|data: &[u8]| {
     if selector & 1 == 0 {
         return;
     }
-    let mut device = Device::fresh();
+    let device = reusable.fresh();
+    // Sometimes a hand is already on the sensor, so "left as it was" is not just "empty".
+    if selector & 4 != 0 {
+        let hand = SimulatedHand::Synthetic {
+            identity: u64::from(selector >> 3),
+        };
+        device
+            .control
+            .set(hand)
+            .expect("a synthetic hand is accepted");
+    }
     let before = device.control.current();
     let code = if selector & 2 == 0 {
         SENSOR_CONTROL
@@ -41,4 +65,4 @@ fuzz_target!(|data: &[u8]| {
         }
         None => panic!("vendor command unknown with the simulated sensor"),
     }
-});
+}

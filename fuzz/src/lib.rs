@@ -1,5 +1,6 @@
-//! Shared set-up for palmkey's fuzz targets: a real authenticator on a fresh store in tmpfs,
-//! and the framing that packs a sequence of messages into one fuzz input.
+//! Shared set-up for palmkey's fuzz targets: a real authenticator on a store in tmpfs, reused
+//! across inputs and brought back to a factory-fresh power-up before each one, and the
+//! framing that packs a sequence of messages into one fuzz input.
 //!
 //! Every target drives palmkey's public API exactly as the transports do; nothing here
 //! re-implements a parser.
@@ -7,9 +8,9 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use palmkey::ctap::{Authenticator, AutoApprove, Config};
-use palmkey::hid::CtapApp;
-use palmkey::sensor::sim::{SimConfig, SimControl};
+use palmkey::ctap::{Authenticator, AutoApprove, Config, NoInteraction};
+use palmkey::hid::{App, CtapApp};
+use palmkey::sensor::sim::{SimConfig, SimControl, SimulatedHand};
 use palmkey::store::{MasterKey, Store};
 use palmkey::uv::PalmUv;
 
@@ -71,6 +72,80 @@ pub fn messages(mut data: &[u8]) -> Vec<&[u8]> {
         data = &rest[take..];
     }
     out
+}
+
+/// authenticatorReset: the command byte alone (no parameters).
+const CTAP_RESET: u8 = 0x07;
+
+/// A [`Device`] kept for the whole fuzzing process. Building one costs far more than most
+/// inputs (a sealed store written with fsyncs, fresh device keys, the palm matcher's tables),
+/// which held `ctap_process` near 1,000 executions per second. Instead, before every input
+/// the device is made equivalent to a factory-fresh one:
+/// - always: a power cycle (tokens, key agreement, PIN mismatch streak, assertion and
+///   enumeration cursors, an enrollment in progress, the reset window) and nothing on the
+///   simulated sensor;
+/// - only when the previous input changed anything on disk (the sealed state or the
+///   enrollment files, compared byte for byte): authenticatorReset, the device's own way
+///   back to factory state (new device keys, no credentials, no PIN, default settings).
+///
+/// What a reset keeps, by design of the device, is the signature counter and the state's
+/// generation number; neither decides which code an input reaches.
+pub struct Reusable {
+    device: Device,
+    /// The state folder's contents after the last reset.
+    snapshot: Vec<(std::ffi::OsString, Vec<u8>)>,
+}
+
+impl Default for Reusable {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Reusable {
+    pub fn new() -> Reusable {
+        let device = Device::fresh();
+        let snapshot = snapshot(device._dir.path());
+        Reusable { device, snapshot }
+    }
+
+    /// The device, factory-fresh and just powered up.
+    pub fn fresh(&mut self) -> &mut Device {
+        if snapshot(self.device._dir.path()) != self.snapshot {
+            self.device.app.authenticator_mut().power_cycle();
+            let reply = self.device.app.cbor(&[CTAP_RESET], &NoInteraction);
+            assert_eq!(
+                reply,
+                [0x00],
+                "authenticatorReset right after power-up, with presence, must succeed"
+            );
+            self.snapshot = snapshot(self.device._dir.path());
+        }
+        self.device.app.authenticator_mut().power_cycle();
+        self.device
+            .control
+            .set(SimulatedHand::None)
+            .expect("an empty sensor is always accepted");
+        &mut self.device
+    }
+}
+
+/// Every file of a state folder (names sorted, with contents); the lock file is empty.
+fn snapshot(dir: &std::path::Path) -> Vec<(std::ffi::OsString, Vec<u8>)> {
+    let mut files: Vec<_> = std::fs::read_dir(dir)
+        .expect("list the state folder")
+        .map(|entry| {
+            let entry = entry.expect("state folder entry");
+            let bytes = if entry.file_type().is_ok_and(|t| t.is_file()) {
+                std::fs::read(entry.path()).unwrap_or_default()
+            } else {
+                Vec::new()
+            };
+            (entry.file_name(), bytes)
+        })
+        .collect();
+    files.sort();
+    files
 }
 
 /// The inverse of [`messages`], for writing seeds.

@@ -1,20 +1,35 @@
 #!/usr/bin/env bash
 # Build palmkey's libFuzzer targets (fuzz/, cargo-fuzz on nightly) and run each for a bounded
 # time or number of executions. Prints one line per target:
-#   fuzz <target> execs=<N> seconds=<S> execs_per_s=<R> crashes=0
-# and fails on the first crash (the reproducer is left in $FUZZ_ARTIFACTS).
+#   fuzz <target> execs=<N> seconds=<S> execs_per_s=<R> crashes=<0|1>
+# (the format scripts/hardening/figures.sh reads; /work/notes/fuzz.md) and fails on the first
+# crash (the reproducer is left in $FUZZ_ARTIFACTS).
 #
-#   scripts/hardening/fuzz.sh [--seconds S] [--runs N] [--jobs J] [target...]
-# Corpora live in $FUZZ_CORPUS (default /tmp/hardening/corpus/<target>) and grow across runs;
-# fuzz/seeds/<target> (when present) seeds them.
+#   scripts/hardening/fuzz.sh [--seconds S] [--runs N] [--no-build] [--bin-dir DIR]
+#                             [--stats FILE] [--keep-going] [target...]
+#
+# Before fuzzing, every saved crash in fuzz/regressions/<target>/ is replayed: a regression
+# fails the run. The committed seeds fuzz/corpus/<target>/ (real python-fido2 traffic, see
+# scripts/hardening/record-traffic.sh) are read but never written; the working corpus lives
+# in $FUZZ_CORPUS (default /tmp/hardening/corpus/<target>) and grows across runs.
+# --stats FILE appends each target's line to FILE (--goal N adds `goal=N reached=yes|no`);
+# --keep-going records a crash as crashes=1 and goes on with the next target (long runs).
+# Limits per input: 10 s (a hang), 1 GiB per allocation and 2 GiB RSS (unbounded allocation).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-seconds=10 runs=-1
+seconds=10 runs=-1 build=1 bin=fuzz/target/x86_64-unknown-linux-gnu/release stats="" keep_going=0
+goal=""
 targets=()
 while [ $# -gt 0 ]; do
   case "$1" in
     --seconds) seconds=$2; shift 2 ;;
     --runs) runs=$2; shift 2 ;;
+    --no-build) build=0; shift ;;
+    --bin-dir) bin=$2; shift 2 ;;
+    --stats) stats=$2; shift 2 ;;
+    --goal) goal=$2; shift 2 ;;
+    --keep-going) keep_going=1; shift ;;
+    -*) echo "fuzz.sh: unknown option $1" >&2; exit 2 ;;
     *) targets+=("$1"); shift ;;
   esac
 done
@@ -24,22 +39,53 @@ artifacts=${FUZZ_ARTIFACTS:-/tmp/hardening/artifacts}
 mkdir -p "$artifacts"
 # Sanitizer off: the targets' code is safe Rust (a panic is the crash signal); this doubles
 # the executions per second on the shared 2-core machine. Debug assertions stay on.
-(cd fuzz && cargo +nightly fuzz build -s none --debug-assertions >&2)
-bin=fuzz/target/x86_64-unknown-linux-gnu/release
+if [ "$build" = 1 ]; then
+  (cd fuzz && cargo +nightly fuzz build -s none --debug-assertions >&2)
+fi
+status=0
 for t in "${targets[@]}"; do
   mkdir -p "$corpus_root/$t"
-  seeds=(); [ -d "fuzz/seeds/$t" ] && seeds=("fuzz/seeds/$t")
   log="$artifacts/$t.log"
+  # Regressions first: each saved crash must now pass.
+  if [ -d "fuzz/regressions/$t" ] && [ -n "$(ls -A "fuzz/regressions/$t")" ]; then
+    if ! "$bin/$t" fuzz/regressions/"$t"/* -rss_limit_mb=2048 -malloc_limit_mb=1024 \
+        -timeout=10 >"$artifacts/$t.regressions.log" 2>&1; then
+      tail -40 "$artifacts/$t.regressions.log" >&2
+      echo "fuzz $t: REGRESSION (a saved crash in fuzz/regressions/$t fails again)" >&2
+      exit 1
+    fi
+  fi
+  seeds=(); [ -d "fuzz/corpus/$t" ] && seeds=("fuzz/corpus/$t")
+  crashes=0
   start=$(date +%s.%N)
   if ! "$bin/$t" "$corpus_root/$t" "${seeds[@]}" -max_total_time="$seconds" -runs="$runs" \
       -rss_limit_mb=2048 -malloc_limit_mb=1024 -timeout=10 \
       -artifact_prefix="$artifacts/$t-" -print_final_stats=1 >"$log" 2>&1; then
     tail -40 "$log" >&2
     echo "fuzz $t: CRASH (reproducer in $artifacts/$t-*)" >&2
-    exit 1
+    crashes=1
   fi
   end=$(date +%s.%N)
-  execs=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "$log" | grep -o '[0-9]*$' || echo 0)
-  awk -v t="$t" -v n="$execs" -v a="$start" -v b="$end" \
-    'BEGIN { s = b - a; printf "fuzz %s execs=%d seconds=%.0f execs_per_s=%.0f crashes=0\n", t, n, s, n / s }'
+  execs=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "$log" | grep -o '[0-9]*$' || true)
+  if [ -z "$execs" ]; then
+    # No final stats (a crash): the last status line's #N is the executions so far.
+    execs=$(grep -o '^#[0-9]*' "$log" | tail -1 | tr -d '#' || true)
+  fi
+  line=$(awk -v t="$t" -v n="${execs:-0}" -v a="$start" -v b="$end" -v c="$crashes" \
+    'BEGIN { s = b - a; printf "fuzz %s execs=%d seconds=%.0f execs_per_s=%.0f crashes=%d", t, n, s, n / s, c }')
+  if [ -n "$goal" ]; then
+    reached=no; [ "${execs:-0}" -ge "$goal" ] && [ "$crashes" = 0 ] && reached=yes
+    line="$line goal=$goal reached=$reached"
+  fi
+  echo "$line"
+  if [ -n "$stats" ]; then
+    # One line per target: replace an older line of the same target.
+    touch "$stats"
+    { grep -v "^fuzz $t " "$stats" || true; echo "$line"; } >"$stats.tmp" && mv "$stats.tmp" "$stats"
+  fi
+  if [ "$crashes" = 1 ]; then
+    status=1
+    [ "$keep_going" = 1 ] || exit 1
+  fi
 done
+exit "$status"
