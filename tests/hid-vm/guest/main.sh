@@ -72,14 +72,18 @@ start_palmkey() {
   # A USB key has its own processor; here the device shares one emulated CPU with its
   # clients, and uhid has no flow control (32 queued events, then drops), so the device
   # process gets the scheduler's preference, as its own processor would give it.
-  nice -n -15 "$bin/palmkey" serve --state "/tmp/$name/state" --key-file "/tmp/$name/key" \
+  # The log stays on the guest's own disk while the device runs (a trace log written to the
+  # 9p share would make the device wait on the host); stop_palmkey copies it to results/.
+  # PALMKEY_LOG (e.g. palmkey::hid=trace: every CTAPHID frame and CTAP status) may be set
+  # by the caller for one device; NO_COLOR keeps the log plain text for the checks.
+  NO_COLOR=1 nice -n -15 "$bin/palmkey" serve --state "/tmp/$name/state" --key-file "/tmp/$name/key" \
     --uhid --sensor sim --udp 127.0.0.1:8111 --events "$results/$name.events.jsonl" \
-    >"$results/$name.serve.log" 2>&1 &
+    >"/tmp/$name.serve.log" 2>&1 &
   palmkey_pid=$!
   hidraw=""
   for i in $(seq 600); do
     if ! kill -0 "$palmkey_pid" 2>/dev/null; then
-      echo "palmkey serve exited:"; cat "$results/$name.serve.log"; return 1
+      echo "palmkey serve exited:"; cat "/tmp/$name.serve.log"; return 1
     fi
     for node in /sys/class/hidraw/hidraw*; do
       [ -e "$node/device/uevent" ] || continue
@@ -88,7 +92,7 @@ start_palmkey() {
         hidraw="/dev/$(basename "$node")"
       fi
     done
-    if [ -n "$hidraw" ] && [ -c "$hidraw" ] && grep -q '^palmkey ready' "$results/$name.serve.log"; then
+    if [ -n "$hidraw" ] && [ -c "$hidraw" ] && grep -q '^palmkey ready' "/tmp/$name.serve.log"; then
       echo "palmkey serve pid $palmkey_pid on $hidraw after $((i / 10)).$((i % 10))s"
       local sys="/sys/class/hidraw/$(basename "$hidraw")/device"
       echo "--- uevent"; cat "$sys/uevent"
@@ -109,6 +113,7 @@ stop_palmkey() {
   kill -KILL "$palmkey_pid" 2>/dev/null
   wait "$palmkey_pid" 2>/dev/null
   palmkey_pid=""
+  for log in /tmp/*.serve.log; do [ -e "$log" ] && cp "$log" "$results/"; done
 }
 
 export -f load_uhid
@@ -138,7 +143,8 @@ if [ "${HIDVM_BROWSER:-1}" = 0 ]; then
   record chromium not-run 0 "browser stage disabled on the host (--device-only)"
 elif [ -x "$bin/relying-party-demo" ]; then
   t0="$(now)"
-  if start_palmkey browser >"$results/browser-device.log" 2>&1; then
+  # The browser stage reads the device's own log of what it answered (chromium_rp.py).
+  if PALMKEY_LOG="info,palmkey::hid=trace" start_palmkey browser >"$results/browser-device.log" 2>&1; then
     record browser-device pass "$(awk -v a="$t0" -v b="$(now)" 'BEGIN{printf "%.1f", b-a}')" "$hidraw"
     stage browser-enroll "$(limit 600)" python3 "$guest/fido2_hidraw.py" --hidraw "$hidraw" --enroll-only
     mkdir -p /tmp/rp
@@ -146,7 +152,8 @@ elif [ -x "$bin/relying-party-demo" ]; then
       --rp-id localhost --data-dir /tmp/rp >"$results/rp.log" 2>&1 &
     rp_pid=$!
     stage chromium "$(limit 1500)" python3 "$guest/chromium_rp.py" --hidraw "$hidraw" \
-      --url http://localhost:8080 --out "$results" --scale "$scale"
+      --url http://localhost:8080 --out "$results" --scale "$scale" \
+      --device-log /tmp/browser.serve.log
     kill -TERM "$rp_pid" 2>/dev/null
     wait "$rp_pid" 2>/dev/null
     stop_palmkey
