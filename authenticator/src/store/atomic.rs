@@ -12,9 +12,11 @@ use std::path::Path;
 pub(crate) enum Durability {
     /// fsync file and directory: the write survives power loss once this returns.
     Durable,
-    /// No fsync: atomic against a process crash; after power loss the file may be old, empty
-    /// or torn. Only for hints whose loss merely weakens a check (the rollback anchor).
-    ProcessCrash,
+    /// fsync the file but not the directory: after power loss the name holds the complete old
+    /// or the complete new contents (never an empty or torn file), but the rename itself may
+    /// be lost. For the rollback anchor, whose lag merely narrows a check while a torn anchor
+    /// must be impossible so that a short one can be called tamper.
+    WholeFile,
 }
 
 /// Atomically replace `dir/name` with `bytes` (mode 0600).
@@ -33,9 +35,8 @@ pub(crate) fn replace(
         .mode(0o600)
         .open(&tmp)?;
     file.write_all(bytes)?;
-    if durability == Durability::Durable {
-        file.sync_all()?;
-    }
+    // Both levels: the contents are on disk before the name can point at them.
+    file.sync_all()?;
     drop(file);
     std::fs::rename(&tmp, &target)?;
     if durability == Durability::Durable {
@@ -91,7 +92,7 @@ mod tests {
             read_optional(&dir.path().join("f")).unwrap().unwrap(),
             b"good"
         );
-        replace(dir.path(), "f", b"next", Durability::ProcessCrash).unwrap();
+        replace(dir.path(), "f", b"next", Durability::WholeFile).unwrap();
         assert_eq!(std::fs::read(dir.path().join("f")).unwrap(), b"next");
         assert_eq!(read_optional(&dir.path().join("missing")).unwrap(), None);
     }

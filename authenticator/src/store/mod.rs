@@ -16,8 +16,8 @@
 //! Every write raises a generation number in the authenticated header; the rollback anchor
 //! (`anchor.rs`) next to the master key remembers the newest one, so swapping in an older
 //! sealed file is detected. Limits: a key made with [`MasterKey::from_bytes`] has no anchor;
-//! the anchor is not fsynced, so after a power loss it may lag and the previous sealed file
-//! would then pass. `DIR/.lock` holds an exclusive `flock` while a process has DIR open.
+//! the anchor's rename is not fsynced (its contents are), so after a power loss it may lag and
+//! the previous sealed file would then pass. `DIR/.lock` holds an exclusive `flock` while a process has DIR open.
 //!
 //! # Signature counter scheme
 //! The sealed state holds a *ceiling*: every value handed out so far is below it. The counter
