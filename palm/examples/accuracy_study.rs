@@ -34,6 +34,12 @@ fn main() {
     if let Some(v) = env("PMIN") {
         config.print_bank.min_energy = v;
     }
+    if let Some(v) = env("PQ") {
+        config.print_bank.quadrature = v != 0.0;
+    }
+    if let Some(v) = env("VQ") {
+        config.vein_bank.quadrature = v != 0.0;
+    }
     if let Some(v) = env("VSIG") {
         config.vein_bank.sigma = v;
     }

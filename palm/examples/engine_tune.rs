@@ -45,6 +45,12 @@ fn main() {
     if let Some(v) = env("PMIN") {
         config.print_bank.min_energy = v;
     }
+    if let Some(v) = env("PQ") {
+        config.print_bank.quadrature = v != 0.0;
+    }
+    if let Some(v) = env("VQ") {
+        config.vein_bank.quadrature = v != 0.0;
+    }
     if let Some(v) = env("VS") {
         config.vein_side = v as usize;
     }
@@ -59,6 +65,16 @@ fn main() {
     }
     if let Some(v) = env("SHIFT") {
         config.search.max_shift = v as i32;
+    }
+    if let Ok(r) = std::env::var("ROT") {
+        config.rotations_deg = r.split(',').map(|x| x.parse().expect("degrees")).collect();
+    }
+    // Print-alone / vein-alone alignment (the evaluation's single-modality protocol).
+    if env("PRINTONLY").is_some() {
+        config.use_vein = false;
+    }
+    if env("VEINONLY").is_some() {
+        config.use_print = false;
     }
     if env("NOPAD").is_some() {
         std::env::set_var("NOPAD", "1");

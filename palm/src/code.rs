@@ -217,6 +217,12 @@ pub struct BankParams {
     /// A cell votes when its orientation energy is at least this fraction of the map's
     /// 90th-percentile energy; weaker cells hold no line, only noise, and are masked.
     pub min_energy: f32,
+    /// Orientation from the quadrature (even + odd) Gabor amplitude instead of the even
+    /// response alone: the even filter's answer flips sign between a line's floor and its
+    /// flanks, so a residual misalignment of a quarter wavelength changes the code; the
+    /// amplitude `sqrt(even² + odd²)` does not (oriented energy, Freeman & Adelson 1991; the
+    /// magnitude of the complex Gabor used by Fusion Code, Kong & Zhang 2004).
+    pub quadrature: bool,
 }
 
 /// Encodes normalised planes of one modality, in the canonical frame and in a few rotated
@@ -239,6 +245,9 @@ pub struct Coder {
     steered: [Kernel; 2],
     rotations_deg: Vec<i8>,
     min_energy: f32,
+    /// Quadrature mode ([`BankParams::quadrature`]): per orientation the (even, odd) kernels
+    /// and the doubled-angle unit vector of that orientation.
+    quadrature: Vec<(Kernel, Kernel, f32, f32)>,
 }
 
 impl Coder {
@@ -258,6 +267,21 @@ impl Coder {
         let doubled = |k: usize| 2.0 * k as f32 * std::f32::consts::PI / ORIENTATIONS as f32;
         let re: Vec<f32> = (0..ORIENTATIONS).map(|k| -doubled(k).cos()).collect();
         let im: Vec<f32> = (0..ORIENTATIONS).map(|k| -doubled(k).sin()).collect();
+        let quadrature = if params.quadrature {
+            (0..ORIENTATIONS)
+                .map(|k| {
+                    let theta = k as f32 * std::f32::consts::PI / ORIENTATIONS as f32;
+                    (
+                        kernels[k].clone(),
+                        Kernel::gabor_odd(theta, sigma, wavelength),
+                        doubled(k).cos(),
+                        doubled(k).sin(),
+                    )
+                })
+                .collect()
+        } else {
+            Vec::new()
+        };
         Self {
             side,
             steered: [
@@ -266,6 +290,7 @@ impl Coder {
             ],
             rotations_deg: rotations_deg.to_vec(),
             min_energy: params.min_energy,
+            quadrature,
         }
     }
 
@@ -284,8 +309,21 @@ impl Coder {
             for gx in 0..GRID {
                 let x = ((gx as f32 + 0.5) * stride - 0.5).round().max(0.0) as usize;
                 let y = ((gy as f32 + 0.5) * stride - 0.5).round().max(0.0) as usize;
-                let [re, im] = &self.steered;
-                out.push(Kernel::apply_pair_inside(re, im, &padded, x + r, y + r));
+                if self.quadrature.is_empty() {
+                    let [re, im] = &self.steered;
+                    out.push(Kernel::apply_pair_inside(re, im, &padded, x + r, y + r));
+                } else {
+                    // Oriented amplitudes vote with their doubled angles: the isotropic part
+                    // cancels (Σ e^{2iθ_k} = 0) and the vector points at the strongest line.
+                    let (mut re, mut im) = (0f32, 0f32);
+                    for (even, odd, c, s) in &self.quadrature {
+                        let (e, o) = Kernel::apply_pair_inside(even, odd, &padded, x + r, y + r);
+                        let a = (e * e + o * o).sqrt();
+                        re += a * c;
+                        im += a * s;
+                    }
+                    out.push((re, im));
+                }
             }
         }
         out

@@ -233,6 +233,29 @@ impl Kernel {
         Kernel { side, data }
     }
 
+    /// Odd-symmetric (real) Gabor, the quadrature partner of [`Kernel::gabor_even`] (same
+    /// envelope, sine carrier, unit L1 norm): it responds to the *flanks* of a line where the
+    /// even filter passes through zero, so `even² + odd²` is a line energy that does not depend
+    /// on where exactly the sampling point sits across the line.
+    pub fn gabor_odd(theta: f32, sigma: f32, wavelength: f32) -> Kernel {
+        let radius = (2.5 * sigma).ceil() as i32;
+        let side = (2 * radius + 1) as usize;
+        let (s, c) = theta.sin_cos();
+        let mut data = Vec::with_capacity(side * side);
+        for y in -radius..=radius {
+            for x in -radius..=radius {
+                let (xf, yf) = (x as f32, y as f32);
+                let across = -xf * s + yf * c;
+                let along = xf * c + yf * s;
+                let e = (-(across * across + 0.5 * along * along) / (2.0 * sigma * sigma)).exp();
+                data.push(e * (2.0 * std::f32::consts::PI * across / wavelength).sin());
+            }
+        }
+        let l1: f32 = data.iter().map(|v| v.abs()).sum();
+        data.iter_mut().for_each(|v| *v /= l1);
+        Kernel { side, data }
+    }
+
     /// `Σ wᵢ · kernelᵢ` of kernels of one side: a steered filter. Filtering is linear, so one
     /// pass with the combination equals the weighted sum of the individual responses.
     pub fn combine(kernels: &[Kernel], weights: &[f32]) -> Kernel {

@@ -20,4 +20,5 @@ pub const BANK: BankParams = BankParams {
     sigma: 0.07,
     wavelength: 0.15,
     min_energy: 0.35,
+    quadrature: false,
 };

@@ -92,10 +92,16 @@ fn synth_then_eval_meets_accuracy_bounds() {
         v.genuine_mean,
         v.impostor_mean
     );
+    // Measured on this set (seed 20240, 30 × 4) at commit time: EER 1.1 %, TAR@1e-2 98.9 %,
+    // TAR@1e-3 98.3 % (177 genuine pairs: one pair is 0.56 %). The bounds leave ~2–6 pairs of
+    // slack: an engine that loses one modality's alignment or codes (fused ≈ single-modality
+    // EER ≥ 3 %) fails them.
     let eer = v.eer.unwrap();
-    assert!(eer < 0.10, "EER {eer}");
+    assert!(eer <= 0.03, "EER {eer}");
     let tar2 = tar["1e-2"].as_f64().unwrap();
-    assert!(tar2 > 0.9, "TAR@1e-2 {tar2}");
+    assert!(tar2 >= 0.97, "TAR@1e-2 {tar2}");
+    let tar3 = tar["1e-3"].as_f64().unwrap();
+    assert!(tar3 >= 0.95, "TAR@1e-3 {tar3}");
 
     // Identification.
     let id = out.identification.unwrap();
@@ -119,4 +125,34 @@ fn synth_then_eval_meets_accuracy_bounds() {
     assert_eq!(photo.presentations, (IDENTITIES * SAMPLES.min(5)) as usize);
     assert!(photo.at.iter().all(|a| a.accepted == 0), "{photo:?}");
     assert!(out.attacks.iter().any(|a| a.attack == "mismatch"));
+}
+
+/// Print alone, with its own alignment: the modality that was far too weak (EER 16.9 % on the
+/// reserved set before the bank was rescaled). Measured here at commit time: EER 3.2 %,
+/// TAR@1e-2 96.6 %, TAR@1e-3 93.2 % (177 genuine pairs); the previous bank (σ 5.5 %, λ 11 %,
+/// 35 % energy mask) gives EER 9.6 %, TAR@1e-2 85.9 % here and fails.
+#[test]
+fn print_alone_meets_accuracy_bounds() {
+    let dir = tempfile::tempdir().unwrap();
+    let spec = DatasetSpec {
+        identities: IDENTITIES,
+        samples: SAMPLES,
+        seed: 20_240,
+        attacks: false,
+        full_hand: false,
+        config: SynthConfig::default(),
+    };
+    write_dataset(dir.path(), &spec).unwrap();
+    let bio = EngineBiometric::new(EvalModality::Print, false);
+    let options = EvalOptions {
+        identification: None,
+        attacks: false,
+    };
+    let out = evaluate(&bio, dir.path(), "print", options).unwrap();
+    let v = &out.verification;
+    assert!(v.genuine >= 150, "genuine pairs {}", v.genuine);
+    let eer = v.eer.unwrap();
+    assert!(eer <= 0.06, "print EER {eer}");
+    let tar = v.to_json()["tar_at_far"]["1e-2"].as_f64().unwrap();
+    assert!(tar >= 0.92, "print TAR@1e-2 {tar}");
 }
