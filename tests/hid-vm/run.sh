@@ -259,6 +259,10 @@ fi
 echo
 echo "stages (guest seconds):"
 awk -F'\t' '{printf "  %-22s %-8s %6ss  %s\n", $1, $2, $3, $4}' "$results/stages.tsv" 2>/dev/null || true
+if [ -s "$results/chromium.log" ] && grep -q '^INFO' "$results/chromium.log"; then
+  echo "chromium (recorded, not checked):"
+  grep '^INFO' "$results/chromium.log" | cut -c1-400 | sed 's/^/  /'
+fi
 echo "timings: build ${t_built}s, image $((t_image - t_built))s, guest run $((t_guest - t_image))s, total $(elapsed)s"
 echo "logs: $results (console: $out/console.log)"
 if [ "$failed" -ne 0 ]; then
