@@ -147,7 +147,21 @@ pub fn handle(auth: &mut Authenticator, params: &[u8], io: &dyn Interaction) -> 
     } else {
         credentials.len() + 1
     };
-    let response = assertion(auth, &context, &first, (total > 1).then_some(total))?;
+    // userSelected (response 0x06): under built-in UV the palm identified the person and
+    // `locate` kept only their credentials, so when that leaves exactly one discoverable
+    // credential, presenting the palm *was* the account choice. Without it Chromium shows its
+    // account chooser for any usernameless answer whose user entity has a name — a chooser
+    // that nobody at a shared terminal is there to click (the sign-in then never finishes).
+    // CTAP 2.1 forbids it with an allowList, with numberOfCredentials > 1 and in
+    // getNextAssertion; a PIN names no person, so PIN-verified requests never set it.
+    let user_selected = req.allow_list.is_none() && total == 1 && verified.person().is_some();
+    let response = assertion(
+        auth,
+        &context,
+        &first,
+        (total > 1).then_some(total),
+        user_selected,
+    )?;
     verification::report_success(auth, req.rp_id, &verified);
     if total > 1 {
         auth.next_assertion = Some(NextAssertion {
@@ -167,7 +181,7 @@ pub fn handle_next(auth: &mut Authenticator, _params: &[u8]) -> CtapResult {
         return Err(CtapError::NotAllowed);
     }
     let credential = state.remaining.pop_front().ok_or(CtapError::NotAllowed)?;
-    let response = assertion(auth, &state.context, &credential, None)?;
+    let response = assertion(auth, &state.context, &credential, None, false)?;
     if !state.remaining.is_empty() {
         state.deadline = Instant::now() + auth.config.next_assertion_timeout;
         auth.next_assertion = Some(state);
@@ -216,6 +230,7 @@ fn assertion(
     context: &Context,
     credential: &Credential,
     number_of_credentials: Option<usize>,
+    user_selected: bool,
 ) -> CtapResult {
     let counter = verification::next_counter(auth)?;
     let mut ext = MapBuilder::new();
@@ -257,6 +272,7 @@ fn assertion(
                 .map(|user| user.to_value(context.user_verified)),
         )
         .insert_opt(0x05, number_of_credentials.map(|n| n as u64))
+        .insert_opt(0x06, user_selected.then_some(true))
         .encode())
 }
 
@@ -658,13 +674,21 @@ mod tests {
             let r = h.call(GA, Some(uv().build())).unwrap();
             let asserted = check_assertion(&r, &made.key);
             assert_eq!(asserted.auth_data.flags, 0x05);
-            assert!(
-                asserted.map.get(0x05u64).is_none(),
-                "one credential, no account picker"
+            assert!(asserted.map.get(0x05u64).is_none(), "one credential");
+            assert_eq!(
+                asserted.map.required(0x06u64, cbor::as_bool),
+                Ok(true),
+                "the palm chose the account: userSelected, so no platform account chooser"
             );
             let user = asserted.map.required(0x04u64, cbor::as_map).unwrap();
             assert_eq!(user.required("id", cbor::as_bytes), Ok(user_id));
         }
+        // A's palm with an allowList: the RP chose the credential, no userSelected.
+        palm.present(Some(b"A"));
+        let r = h
+            .call(GA, Some(uv().insert(0x03, allow(&[&a.id])).build()))
+            .unwrap();
+        assert!(check_assertion(&r, &a.key).map.get(0x06u64).is_none());
         // B's palm with an allowList naming only A's credential: nothing.
         palm.present(Some(b"B"));
         assert_eq!(
@@ -674,6 +698,54 @@ mod tests {
         // An unenrolled palm fails UV.
         palm.present(None);
         assert_eq!(h.call(GA, Some(uv().build())), Err(CtapError::UvInvalid));
+    }
+
+    #[test]
+    fn user_selected_only_for_a_palm_that_leaves_one_account() {
+        let mut h = Harness::new();
+        let palm = FakePalm::default();
+        h.auth.set_builtin_uv(Box::new(palm.clone()));
+        let uv_rk = || options(&[("rk", true), ("uv", true)]);
+        palm.present(Some(b"A"));
+        let first = make(&mut h, make_credential_params(b"a-1").insert(0x07, uv_rk()));
+        let second = make(&mut h, make_credential_params(b"a-2").insert(0x07, uv_rk()));
+        // Two accounts for the palm: the platform must let the person choose.
+        let uv = || get_assertion_params().insert(0x05, options(&[("uv", true)]));
+        let r = h.call(GA, Some(uv().build())).unwrap();
+        let asserted = check_assertion(&r, &second.key);
+        assert_eq!(asserted.map.required(0x05u64, cbor::as_uint), Ok(2));
+        assert!(asserted.map.get(0x06u64).is_none());
+        let next = h.call(GNA, None).unwrap();
+        assert!(check_assertion(&next, &first.key)
+            .map
+            .get(0x06u64)
+            .is_none());
+        // A palm-issued pinUvAuthToken acts for its person (what Chromium uses): B's palm,
+        // B's only credential, chosen by the palm.
+        palm.present(Some(b"B"));
+        let b = make(&mut h, make_credential_params(b"b-1").insert(0x07, uv_rk()));
+        let p = crate::ctap::pin::testing::Platform::new(PinProtocol::Two);
+        let token = p
+            .get_token_using_uv(&mut h.auth, crate::ctap::pin::Permission::GA, Some(TEST_RP))
+            .unwrap();
+        let params = get_assertion_params()
+            .insert(0x06, cbor::bytes(p.auth(&token, &CDH)))
+            .insert(0x07, 2);
+        let r = h.call(GA, Some(params.build())).unwrap();
+        let asserted = check_assertion(&r, &b.key);
+        assert_eq!(asserted.map.required(0x06u64, cbor::as_bool), Ok(true));
+        // PIN UV names no person: one discoverable credential, but no userSelected.
+        let mut h = Harness::new();
+        let made = rk(&mut h, b"only");
+        let token = h.pin_token(crate::ctap::pin::Permission::GA);
+        let params = get_assertion_params()
+            .insert(0x06, pin_auth(&token, &CDH))
+            .insert(0x07, 2);
+        let r = h.call(GA, Some(params.build())).unwrap();
+        let asserted = check_assertion(&r, &made.key);
+        assert_eq!(asserted.auth_data.flags, 0x05, "UP + UV");
+        assert!(asserted.map.get(0x05u64).is_none());
+        assert!(asserted.map.get(0x06u64).is_none());
     }
 
     #[test]

@@ -246,6 +246,9 @@ def check_palm_uv(dev: CtapHidDevice, ctap: Ctap2) -> None:
     assert assertion.auth_data.is_user_verified()
     assert assertion.credential["id"] == cred_id
     assert assertion.number_of_credentials in (None, 1), assertion.number_of_credentials
+    # The palm chose the account (CTAP 2.1 userSelected): without it Chromium shows an account
+    # chooser for the one credential, which nobody at a terminal clicks.
+    assert assertion.user_selected is True, f"userSelected {assertion.user_selected!r}"
 
     # Person 2 is enrolled but owns no credential here: their palm reaches nothing.
     set_hand(dev, {"mode": "synthetic", "identity": second})
