@@ -438,7 +438,10 @@ fn read_event(file: &mut File, ev: &mut [u8], timeout: Duration) -> io::Result<O
 /// Act on one kernel event; the output report it carries, if any.
 fn handle_event(file: &mut File, event: UhidEvent) -> Option<Report> {
     match event {
-        UhidEvent::Output(report) => return Some(report),
+        UhidEvent::Output(report) => {
+            trace_report("out", &report);
+            return Some(report);
+        }
         UhidEvent::BadOutput(len) => {
             tracing::debug!(len, "dropping an output report of the wrong size")
         }
@@ -487,8 +490,30 @@ impl ReportSink<()> for UhidSink {
         if !wait.is_zero() {
             thread::sleep(wait);
         }
+        trace_report("in", report);
         (&self.file).write_all(&encode_input2(report)[..])
     }
+}
+
+/// Every CTAPHID frame at TRACE (`PALMKEY_LOG=palmkey::hid=trace`), named from the host's
+/// side like a USB analyser ("out" = host to device): channel, then for an initialization
+/// packet the command and message length, for a continuation packet its sequence number,
+/// and the first bytes of the payload. This is what shows, on a real kernel, whether a
+/// client read an answer and what it sent next.
+fn trace_report(direction: &'static str, report: &Report) {
+    if !tracing::enabled!(tracing::Level::TRACE) {
+        return;
+    }
+    let cid = u32::from_be_bytes([report[0], report[1], report[2], report[3]]);
+    let head = report[4];
+    let (kind, payload) = if head & 0x80 != 0 {
+        let len = u16::from_be_bytes([report[5], report[6]]);
+        (format!("cmd=0x{:02x} len={len}", head & 0x7f), &report[7..])
+    } else {
+        (format!("seq={head}"), &report[5..])
+    };
+    let bytes = hex::encode(&payload[..16]);
+    tracing::trace!(direction, cid = format_args!("{cid:08x}"), "{kind} {bytes}");
 }
 
 /// Reports a burst may send at once: half of the kernel's per-reader hidraw buffer
