@@ -155,7 +155,7 @@ impl AppState {
     }
 
     /// A new session record and its cookie, not stored yet.
-    fn fresh_session(
+    pub(crate) fn fresh_session(
         &self,
         account: Option<Uuid>,
     ) -> Result<(SessionRecord, HeaderValue), ApiError> {

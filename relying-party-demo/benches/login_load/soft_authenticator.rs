@@ -2,10 +2,26 @@
 //! attestation, UV always claimed, a per-credential signature counter. It answers the site's
 //! WebAuthn JSON options with the WebAuthn JSON a browser would post, so the client side of a
 //! login costs one ECDSA signature and some JSON.
+//!
+//! # Offline/online signing
+//! The load generator shares the machine's two cores with the server it measures, and a
+//! full P-256 signature costs it about as much CPU as the server's whole verification. Most
+//! of an ECDSA signature does not depend on the message: the nonce `k`, the point `k·G`
+//! (whose x coordinate is `r`) and `k⁻¹`. [`SoftCredential::precompute`] makes those ahead
+//! of a measured window; inside it an assertion then costs SHA-256 and
+//! `s = k⁻¹·(z + r·d) mod n` — a genuine, fresh signature (each nonce is used once, then
+//! dropped), checked by the server like any other. When the pool runs dry the credential
+//! signs in full, and the benchmark reports how often that happened.
+
+use std::collections::VecDeque;
 
 use anyhow::{ensure, Context};
 use p256::ecdsa::signature::Signer;
 use p256::ecdsa::{Signature, SigningKey};
+use p256::elliptic_curve::ops::Reduce;
+use p256::elliptic_curve::point::AffineCoordinates;
+use p256::elliptic_curve::Field;
+use p256::{NonZeroScalar, ProjectivePoint, Scalar, U256};
 use rand::RngCore;
 use sha2::{Digest, Sha256};
 use webauthn_rs_proto::{
@@ -29,6 +45,20 @@ pub struct SoftCredential {
     counter: u32,
     rp_id_hash: [u8; 32],
     origin: String,
+    /// Precomputed nonces: (r, k⁻¹), each used for one signature only.
+    nonces: VecDeque<(Scalar, Scalar)>,
+    /// Signatures made in full because no precomputed nonce was left.
+    pub full_signatures: usize,
+}
+
+/// One ECDSA nonce made ahead: r = x(k·G) mod n and k⁻¹.
+fn nonce() -> Option<(Scalar, Scalar)> {
+    let k = NonZeroScalar::random(&mut rand::thread_rng());
+    let point = (ProjectivePoint::GENERATOR * *k).to_affine();
+    let r = <Scalar as Reduce<U256>>::reduce_bytes(&point.x());
+    let k: Scalar = *k;
+    let k_inv = Option::<Scalar>::from(k.invert())?;
+    (!bool::from(r.is_zero())).then_some((r, k_inv))
 }
 
 impl SoftCredential {
@@ -49,6 +79,8 @@ impl SoftCredential {
             counter: 0,
             rp_id_hash: Sha256::digest(pk.rp.id.as_bytes()).into(),
             origin: origin.to_owned(),
+            nonces: VecDeque::new(),
+            full_signatures: 0,
         };
         let client_data = credential.client_data("webauthn.create", &pk.challenge);
         let mut auth_data = credential.auth_data_prefix(UP | UV | AT);
@@ -92,7 +124,7 @@ impl SoftCredential {
         let auth_data = self.auth_data_prefix(UP | UV);
         let mut signed = auth_data.clone();
         signed.extend_from_slice(&Sha256::digest(&client_data));
-        let signature: Signature = self.key.sign(&signed);
+        let signature = self.sign(&signed)?;
         Ok(PublicKeyCredential {
             id: b64url(&self.id),
             raw_id: self.id.clone(),
@@ -105,6 +137,30 @@ impl SoftCredential {
             extensions: Default::default(),
             type_: "public-key".into(),
         })
+    }
+
+    /// Make nonces until `count` are ready.
+    pub fn precompute(&mut self, count: usize) {
+        while self.nonces.len() < count {
+            if let Some(n) = nonce() {
+                self.nonces.push_back(n);
+            }
+        }
+    }
+
+    /// ECDSA P-256 over SHA-256 of `message`: with a precomputed nonce when one is left
+    /// (`s = k⁻¹·(z + r·d)`, low-S form), else in full.
+    fn sign(&mut self, message: &[u8]) -> anyhow::Result<Signature> {
+        let Some((r, k_inv)) = self.nonces.pop_front() else {
+            self.full_signatures += 1;
+            return Ok(self.key.sign(message));
+        };
+        let z = <Scalar as Reduce<U256>>::reduce_bytes(&Sha256::digest(message));
+        let d: Scalar = **self.key.as_nonzero_scalar();
+        let s = k_inv * (z + r * d);
+        let signature = Signature::from_scalars(r.to_bytes(), s.to_bytes())
+            .context("precomputed signature has a zero scalar")?;
+        Ok(signature.normalize_s().unwrap_or(signature))
     }
 
     /// The last counter value this credential signed.

@@ -2,79 +2,166 @@
 //! user handle names the account, the credential must be that account's, the signature,
 //! origin, RP ID, UV flag and challenge must verify, and the signature counter must move
 //! forward. Every outcome lands in the account's sign-in history.
+//!
+//! # Two store calls per `/finish`
+//! [`Store::pending_assertion`](crate::store::Store::pending_assertion) reads the pending
+//! ceremony and the passkey; the signature is verified outside any lock or transaction;
+//! [`Store::conclude_assertion`](crate::store::Store::conclude_assertion) then consumes the
+//! challenge and writes the outcome (counter, history, session rotation) in one transaction
+//! that changes nothing when the challenge is already gone. So a challenge answers once even
+//! when two finishes race (both may verify; one concludes, the other gets "already used"),
+//! and a sign-in costs one write transaction instead of four.
 
+use serde::de::DeserializeOwned;
 use webauthn_rs::prelude::{
     DiscoverableAuthentication, Passkey, PublicKeyCredential, WebauthnError,
 };
 
+use super::{answered_challenge, ceremony_error};
 use crate::error::ApiError;
-use crate::store::{PasskeyRecord, SignInRecord};
+use crate::session::Session;
+use crate::store::{
+    AssertionOutcome, AssertionVerdict, CeremonyKind, PasskeyRecord, SignInRecord, TakenCeremony,
+};
 use crate::AppState;
 
+/// A verified assertion: whose passkey, what was pending with the challenge, and (sign-in)
+/// the new session.
+pub(super) struct Verified<R> {
+    pub passkey: PasskeyRecord,
+    pub pending: R,
+    pub session: Option<Session>,
+}
+
 impl AppState {
-    /// Verify `credential` against the pending `state`; on success the passkey's new counter,
-    /// backup state and last use are stored and `purpose` is recorded in the history.
-    pub(super) fn verify_discoverable(
+    /// The server side of an assertion's `/finish` for `session`'s pending ceremony of
+    /// `kind`. `split` takes the stored ceremony state (`T`) apart into webauthn-rs's state and
+    /// what else was kept with the challenge (`R`, e.g. the POS basket); `purpose` names a
+    /// success in the history. With `sign_in`, the session is replaced by a new one signed in
+    /// to the passkey's account, in the same transaction.
+    pub(super) fn finish_assertion<T, R>(
         &self,
-        state: DiscoverableAuthentication,
+        session: &Session,
+        kind: CeremonyKind,
         credential: &PublicKeyCredential,
-        purpose: &str,
-    ) -> Result<PasskeyRecord, ApiError> {
-        let (user, credential_id) = self
+        split: impl FnOnce(T) -> (DiscoverableAuthentication, R),
+        purpose: impl FnOnce(&R) -> String,
+        sign_in: bool,
+    ) -> Result<Verified<R>, ApiError>
+    where
+        T: DeserializeOwned,
+    {
+        let challenge = answered_challenge(&credential.response.client_data_json)?;
+        let identified = self
             .webauthn
-            .identify_discoverable_authentication(credential)
-            .map_err(|_| {
-                ApiError::BadRequest("the assertion carries no valid user handle".into())
-            })?;
+            .identify_discoverable_authentication(credential);
+        let now = self.clock.now();
+        let pending = self.store.pending_assertion(
+            session.id_hash(),
+            kind,
+            &challenge,
+            &credential.raw_id,
+            now,
+        )?;
+        let state: T = match pending.ceremony {
+            TakenCeremony::Pending(json) => serde_json::from_str(&json)
+                .map_err(|e| ApiError::Internal(format!("stored ceremony state: {e}")))?,
+            other => return Err(ceremony_error(kind, &other)),
+        };
+        let (state, rest) = split(state);
+        let (user, _) = identified.map_err(|_| {
+            ApiError::BadRequest("the assertion carries no valid user handle".into())
+        })?;
         let unknown = || ApiError::Unauthorized("unknown credential".into());
-        let record = self.store.passkey(credential_id)?.ok_or_else(unknown)?;
+        let record = pending.passkey.ok_or_else(unknown)?;
         if record.account != user {
             // A credential presented under someone else's user handle.
             return Err(unknown());
         }
         let mut passkey: Passkey = serde_json::from_str(&record.passkey_json)
             .map_err(|e| ApiError::Internal(format!("stored passkey: {e}")))?;
-        let now = self.clock.now();
-        let history = |outcome: &str| SignInRecord {
+        let history = |outcome: String| SignInRecord {
             account: record.account,
             credential_id: record.credential_id.clone(),
             at: now,
-            outcome: outcome.to_owned(),
+            outcome,
         };
+        // The same message as a missing challenge: a concurrent finish used it first.
+        let used = || ceremony_error(kind, &TakenCeremony::Missing);
         let result = match self
             .webauthn
             .finish_discoverable_authentication_v2(credential, state, &passkey)
         {
             Ok(result) => result,
-            Err(WebauthnError::CredentialPossibleCompromise) => {
-                // The signature counter did not move forward: the key may have been cloned.
-                tracing::warn!(account = %record.account, "signature counter regression");
-                self.store
-                    .flag_counter_regression(&record.credential_id, now)?;
-                self.store
-                    .record_sign_in(&history("rejected: signature counter went backwards"))?;
-                return Err(ApiError::Forbidden(
-                    "this passkey's signature counter went backwards (a possible clone); \
-                     it has been flagged"
-                        .into(),
-                ));
-            }
             Err(e) => {
-                self.store
-                    .record_sign_in(&history("rejected: assertion did not verify"))?;
-                return Err(ApiError::Unauthorized(format!("rejected: {e}")));
+                let counter = matches!(e, WebauthnError::CredentialPossibleCompromise);
+                let (verdict, entry, error) = if counter {
+                    // The signature counter did not move forward: the key may have been cloned.
+                    tracing::warn!(account = %record.account, "signature counter regression");
+                    (
+                        AssertionVerdict::CounterRegression,
+                        history("rejected: signature counter went backwards".into()),
+                        ApiError::Forbidden(
+                            "this passkey's signature counter went backwards (a possible \
+                             clone); it has been flagged"
+                                .into(),
+                        ),
+                    )
+                } else {
+                    (
+                        AssertionVerdict::Rejected,
+                        history("rejected: assertion did not verify".into()),
+                        ApiError::Unauthorized(format!("rejected: {e}")),
+                    )
+                };
+                let outcome = AssertionOutcome {
+                    session: session.id_hash(),
+                    kind,
+                    challenge: &challenge,
+                    credential_id: &record.credential_id,
+                    verdict,
+                    history: &entry,
+                    new_session: None,
+                };
+                if !self.store.conclude_assertion(&outcome)? {
+                    return Err(used());
+                }
+                return Err(error);
             }
         };
         passkey.update_credential(&result);
         let passkey_json = serde_json::to_string(&passkey)
             .map_err(|e| ApiError::Internal(format!("serializing passkey: {e}")))?;
-        self.store.record_passkey_use(
-            &record.credential_id,
-            &passkey_json,
-            result.backup_state(),
-            now,
-        )?;
-        self.store.record_sign_in(&history(purpose))?;
-        Ok(record)
+        let signed_in = if sign_in {
+            Some(self.fresh_session(Some(record.account))?)
+        } else {
+            None
+        };
+        let entry = history(purpose(&rest));
+        let verdict = AssertionVerdict::Verified {
+            passkey_json: &passkey_json,
+            counter: result.counter(),
+            backup_state: result.backup_state(),
+        };
+        let outcome = AssertionOutcome {
+            session: session.id_hash(),
+            kind,
+            challenge: &challenge,
+            credential_id: &record.credential_id,
+            verdict,
+            history: &entry,
+            new_session: signed_in.as_ref().map(|(new, _)| new),
+        };
+        if !self.store.conclude_assertion(&outcome)? {
+            return Err(used());
+        }
+        Ok(Verified {
+            passkey: record,
+            pending: rest,
+            session: signed_in.map(|(record, set_cookie)| Session {
+                record,
+                set_cookie: Some(set_cookie),
+            }),
+        })
     }
 }

@@ -48,13 +48,17 @@ pub async fn finish(
     Json(credential): Json<PublicKeyCredential>,
 ) -> Result<Response, ApiError> {
     let session = app.checked_session(&headers, csrf_header(&headers))?;
-    let state: DiscoverableAuthentication = app.take_ceremony(
+    let verified = app.finish_assertion(
         &session,
         CeremonyKind::Authentication,
-        &credential.response.client_data_json,
+        &credential,
+        |state: DiscoverableAuthentication| (state, ()),
+        |_| "signed in".to_owned(),
+        true,
     )?;
-    let record = app.verify_discoverable(state, &credential, "signed in")?;
-    let signed_in = app.rotate_session(&session, record.account)?;
+    let signed_in = verified
+        .session
+        .ok_or_else(|| ApiError::Internal("sign-in without a new session".into()))?;
     Ok(with_session(
         &signed_in,
         Json(Finished {

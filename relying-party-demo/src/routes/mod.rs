@@ -131,11 +131,6 @@ impl AppState {
         kind: CeremonyKind,
         client_data_json: &[u8],
     ) -> Result<T, ApiError> {
-        let what = match kind {
-            CeremonyKind::Registration => "registration",
-            CeremonyKind::Authentication => "sign-in",
-            CeremonyKind::Payment => "payment",
-        };
         let challenge = answered_challenge(client_data_json)?;
         match self
             .store
@@ -143,12 +138,27 @@ impl AppState {
         {
             TakenCeremony::Pending(json) => serde_json::from_str(&json)
                 .map_err(|e| ApiError::Internal(format!("stored ceremony state: {e}"))),
-            TakenCeremony::Expired => Err(ApiError::BadRequest(format!(
-                "the {what} challenge expired; start again"
-            ))),
-            TakenCeremony::Missing => Err(ApiError::BadRequest(format!(
-                "no {what} in progress for that challenge (already used, or never issued)"
-            ))),
+            other => Err(ceremony_error(kind, &other)),
+        }
+    }
+}
+
+/// Why an answer found no ceremony to conclude (`Pending` is not an error: internal).
+fn ceremony_error(kind: CeremonyKind, found: &TakenCeremony) -> ApiError {
+    let what = match kind {
+        CeremonyKind::Registration => "registration",
+        CeremonyKind::Authentication => "sign-in",
+        CeremonyKind::Payment => "payment",
+    };
+    match found {
+        TakenCeremony::Expired => {
+            ApiError::BadRequest(format!("the {what} challenge expired; start again"))
+        }
+        TakenCeremony::Missing => ApiError::BadRequest(format!(
+            "no {what} in progress for that challenge (already used, or never issued)"
+        )),
+        TakenCeremony::Pending(_) => {
+            ApiError::Internal("a pending ceremony reported as an error".into())
         }
     }
 }

@@ -7,8 +7,9 @@
 //!
 //! # A palm payment is a one-shot authorisation, not a sign-in
 //! The terminal is shared: the next customer stands at it seconds later. So a POS assertion
-//! never creates, rotates or upgrades a web session — [`finish`] does not call
-//! `rotate_session`, and the terminal's own (anonymous) session stays exactly what it was.
+//! never creates, rotates or upgrades a web session — [`finish`] concludes the assertion
+//! without a new session (`sign_in: false`), and the terminal's own (anonymous) session
+//! stays exactly what it was.
 //! What the assertion authorises is fixed at [`start`]: the basket (lines and prices) is
 //! stored with the single-use challenge on the server, so the customer's palm approves that
 //! basket and nothing else — a cashier cannot swap the basket after the palm, and a replayed
@@ -128,17 +129,15 @@ pub async fn finish(
     Json(credential): Json<PublicKeyCredential>,
 ) -> Result<Json<Paid>, ApiError> {
     let session = app.checked_session(&headers, csrf_header(&headers))?;
-    let pending: PendingPayment = app.take_ceremony(
+    let verified = app.finish_assertion(
         &session,
         CeremonyKind::Payment,
-        &credential.response.client_data_json,
-    )?;
-    let amount = total(&pending.lines);
-    let passkey = app.verify_discoverable(
-        pending.state,
         &credential,
-        &format!("authorised an in-store payment of {amount}"),
+        |pending: PendingPayment| (pending.state, pending.lines),
+        |lines| format!("authorised an in-store payment of {}", total(lines)),
+        false,
     )?;
+    let (passkey, lines) = (verified.passkey, verified.pending);
     let account = app
         .store
         .account(passkey.account)?
@@ -157,7 +156,7 @@ pub async fn finish(
     let order = NewOrder {
         account: account.id,
         channel: Channel::InStore,
-        lines: pending.lines,
+        lines,
         payment_method: method.id,
         terminal_session: Some(*session.id_hash()),
         credential_id: Some(passkey.credential_id),

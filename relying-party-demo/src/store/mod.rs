@@ -125,6 +125,49 @@ pub enum TakenCeremony {
     Missing,
 }
 
+/// What a ceremony's `/finish` reads before verifying an assertion, in one store call.
+#[derive(Debug, Clone)]
+pub struct PendingAssertion {
+    /// The session's pending ceremony for the answered challenge. It is *not* consumed
+    /// here: [`Store::conclude_assertion`] consumes it in the same transaction that records
+    /// the outcome, so a challenge still answers at most once (see there).
+    pub ceremony: TakenCeremony,
+    /// The presented credential's passkey, if it is registered.
+    pub passkey: Option<PasskeyRecord>,
+}
+
+/// What checking an assertion decided.
+#[derive(Debug, Clone, Copy)]
+pub enum AssertionVerdict<'a> {
+    /// It verified: store the passkey's new state. `counter` is the signature counter it
+    /// carried; the store only ever moves the stored counter forward.
+    Verified {
+        passkey_json: &'a str,
+        counter: u32,
+        backup_state: bool,
+    },
+    /// The signature counter did not move forward (a possible clone): flag the passkey.
+    CounterRegression,
+    /// Signature, origin, RP ID, flags or challenge did not verify.
+    Rejected,
+}
+
+/// Everything a ceremony's `/finish` persists, written by [`Store::conclude_assertion`] as
+/// one transaction.
+#[derive(Debug, Clone, Copy)]
+pub struct AssertionOutcome<'a> {
+    pub session: &'a [u8; 32],
+    pub kind: CeremonyKind,
+    /// The answered challenge (base64url), consumed by this transaction.
+    pub challenge: &'a str,
+    pub credential_id: &'a [u8],
+    pub verdict: AssertionVerdict<'a>,
+    /// The entry for the account's sign-in history.
+    pub history: &'a SignInRecord,
+    /// Sign-in: `session` is replaced by this one (as [`Store::replace_session`] does).
+    pub new_session: Option<&'a SessionRecord>,
+}
+
 /// One sign-in attempt for the account's history.
 #[derive(Debug, Clone)]
 pub struct SignInRecord {
@@ -144,9 +187,12 @@ pub struct SignInRecord {
 ///   `SEQUENCE` for `accounts.member_no`, `BIGSERIAL` for order/payment ids;
 /// - `take_ceremony` as one `DELETE … RETURNING` (single use under concurrency: Postgres
 ///   supports it as SQLite does);
-/// - `record_passkey_use` as a compare-and-set on the stored counter (as the SQLite store
-///   does with `json_extract`; a Postgres store would keep the counter in its own column),
-///   so concurrent sign-ins never move it backwards;
+/// - `record_passkey_use` and `conclude_assertion` as a compare-and-set on the stored counter
+///   (its own column, as in the SQLite store), so concurrent sign-ins never move it backwards;
+/// - `conclude_assertion` as one transaction that starts with the `DELETE` of the challenge
+///   and rolls back when it deleted nothing (under `READ COMMITTED` the second of two
+///   concurrent `DELETE`s of one row waits for the first and then deletes nothing, so one
+///   challenge still concludes once);
 /// - `register_passkey`, `delete_passkey` and `place_order` in one transaction each
 ///   (`SERIALIZABLE`, or `SELECT … FOR UPDATE` on the account row for the last-passkey rule);
 /// - the rate limiter is per process; several instances would move it to the database or a
@@ -212,6 +258,23 @@ pub trait Store: shop::Shop + Send + Sync + 'static {
         challenge: &str,
         now: OffsetDateTime,
     ) -> StoreResult<TakenCeremony>;
+
+    /// `/finish`, before verifying: the session's pending ceremony of `kind` for `challenge`
+    /// (read, not consumed) and the passkey of `credential_id`.
+    fn pending_assertion(
+        &self,
+        session: &[u8; 32],
+        kind: CeremonyKind,
+        challenge: &str,
+        credential_id: &[u8],
+        now: OffsetDateTime,
+    ) -> StoreResult<PendingAssertion>;
+    /// `/finish`, after verifying: consume the challenge and record the outcome (passkey
+    /// counter, backup state and last use, or its regression flag; the history entry; the
+    /// session rotation of a sign-in) in **one transaction**. Returns false, having written
+    /// nothing, when the challenge was no longer pending — a concurrent finish with the same
+    /// challenge concluded first — so of two racing answers exactly one takes effect.
+    fn conclude_assertion(&self, outcome: &AssertionOutcome<'_>) -> StoreResult<bool>;
 
     /// Delete expired sessions and ceremonies; returns how many rows went.
     fn purge_expired(&self, now: OffsetDateTime) -> StoreResult<usize>;

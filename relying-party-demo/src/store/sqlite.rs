@@ -9,8 +9,9 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use super::{
-    Account, CeremonyKind, NewAccount, PasskeyRecord, PasskeyRemoval, SessionRecord, SignInRecord,
-    Store, StoreError, StoreResult, TakenCeremony, MAX_PENDING_CEREMONIES,
+    Account, AssertionOutcome, AssertionVerdict, CeremonyKind, NewAccount, PasskeyRecord,
+    PasskeyRemoval, PendingAssertion, SessionRecord, SignInRecord, Store, StoreError, StoreResult,
+    TakenCeremony, MAX_PENDING_CEREMONIES,
 };
 
 mod shop;
@@ -128,6 +129,10 @@ const MIGRATIONS: &[&str] = &[
         expires_ms INTEGER NOT NULL,
         PRIMARY KEY (session, kind, challenge)
     );",
+    // 4: the signature counter in its own column (the compare-and-set of a sign-in compares
+    //    integers instead of extracting it from the passkey's JSON twice per update)
+    "ALTER TABLE passkeys ADD COLUMN sign_count INTEGER NOT NULL DEFAULT 0;
+    UPDATE passkeys SET sign_count = COALESCE(json_extract(passkey_json, '$.cred.counter'), 0);",
 ];
 
 /// `execute` through the connection's statement cache (hot paths run the same SQL
@@ -182,12 +187,37 @@ impl SqliteStore {
         Self::from_connection(Connection::open_in_memory()?)
     }
 
+    /// # Durability: WAL with `synchronous = NORMAL`, and why counters still never go back
+    /// A commit appends the transaction to the write-ahead log with `write(2)` and returns;
+    /// the log is fsynced only at checkpoints. On this machine an fsync takes ~7 ms, so
+    /// `synchronous = FULL` (an fsync per commit, one writer at a time) would cap the site at
+    /// ~140 commits/s; `NORMAL` costs no fsync on the hot path.
+    /// - **The process crashes** (panic, SIGKILL, OOM kill): a committed transaction is in
+    ///   the kernel's page cache of the log file and survives; nothing committed is lost, so
+    ///   a stored signature counter never goes backwards.
+    /// - **The machine loses power / the kernel crashes**: WAL stays consistent, but the
+    ///   last transactions since the log was last synced may roll back, *each as a whole*.
+    ///   A counter update is in the same transaction as the consumption of the challenge
+    ///   it answered, the history entry and the session rotation (`conclude_assertion`), so
+    ///   a lost counter update comes back together with its challenge still pending — and
+    ///   [`Self::from_connection`] deletes every pending ceremony at open. No assertion
+    ///   signed before the crash can then be accepted (its challenge is gone), and every
+    ///   later one must carry a counter above the restored one, which the real
+    ///   authenticator's does (its counter kept going up). What such a crash can cost is
+    ///   the clone evidence of the lost window (a cloned key's counter inside it would not
+    ///   be flagged), never the acceptance of an old assertion.
     fn from_connection(mut conn: Connection) -> StoreResult<Self> {
         conn.set_prepared_statement_cache_capacity(64);
         conn.pragma_update(None, "foreign_keys", "ON")?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "NORMAL")?;
         migrate(&mut conn)?;
+        // Challenges do not outlive the process that issued them (see above): a restart
+        // asks pending ceremonies to start again.
+        let voided = conn.execute("DELETE FROM ceremonies", [])?;
+        if voided > 0 {
+            tracing::info!(voided, "pending ceremonies of the previous run voided");
+        }
         Ok(SqliteStore {
             conn: Mutex::new(conn),
         })
@@ -297,6 +327,80 @@ fn passkey_record(row: PasskeyRow) -> StoreResult<PasskeyRecord> {
     })
 }
 
+/// The compare-and-set of a passkey's use: the new state only if its counter is not behind
+/// the stored one (two sign-ins with one passkey verify concurrently; the one with the lower
+/// counter must not overwrite the higher one, or a replay of the newer assertion's counter
+/// would pass later). Last use moves forward either way.
+fn store_passkey_use(
+    conn: &Connection,
+    credential_id: &[u8],
+    passkey_json: &str,
+    counter: i64,
+    backup_state: bool,
+    at: OffsetDateTime,
+) -> rusqlite::Result<usize> {
+    exec(
+        conn,
+        "UPDATE passkeys SET
+             passkey_json = CASE WHEN sign_count <= ?3 THEN ?2 ELSE passkey_json END,
+             backup_state = CASE WHEN sign_count <= ?3 THEN ?4 ELSE backup_state END,
+             sign_count = MAX(sign_count, ?3),
+             last_used_ms = MAX(COALESCE(last_used_ms, 0), ?5)
+         WHERE credential_id = ?1",
+        params![
+            credential_id,
+            passkey_json,
+            counter,
+            backup_state,
+            to_ms(at)
+        ],
+    )
+}
+
+/// Sign-in: the new session in, the basket carried over, the old session and its pending
+/// ceremonies out (inside the caller's transaction).
+fn rotate_session(conn: &Connection, old: &[u8; 32], new: &SessionRecord) -> rusqlite::Result<()> {
+    exec(
+        conn,
+        "INSERT INTO sessions (id_hash, account, csrf_token, expires_ms) VALUES (?1, ?2, ?3, ?4)",
+        params![
+            &new.id_hash[..],
+            new.account.map(|a| a.to_string()),
+            new.csrf_token,
+            to_ms(new.expires)
+        ],
+    )?;
+    exec(
+        conn,
+        "UPDATE OR REPLACE baskets SET session = ?2 WHERE session = ?1",
+        params![&old[..], &new.id_hash[..]],
+    )?;
+    exec(
+        conn,
+        "DELETE FROM ceremonies WHERE session = ?1",
+        params![&old[..]],
+    )?;
+    exec(
+        conn,
+        "DELETE FROM sessions WHERE id_hash = ?1",
+        params![&old[..]],
+    )?;
+    Ok(())
+}
+
+fn history_entry(conn: &Connection, r: &SignInRecord) -> rusqlite::Result<usize> {
+    exec(
+        conn,
+        "INSERT INTO sign_ins (account, credential_id, at_ms, outcome) VALUES (?1, ?2, ?3, ?4)",
+        params![
+            r.account.to_string(),
+            r.credential_id,
+            to_ms(r.at),
+            r.outcome
+        ],
+    )
+}
+
 impl Store for SqliteStore {
     fn register_passkey(
         &self,
@@ -328,7 +432,8 @@ impl Store for SqliteStore {
         }
         exec(&tx,
             &format!(
-                "INSERT INTO passkeys ({PASSKEY_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"
+                "INSERT INTO passkeys ({PASSKEY_COLUMNS}, sign_count) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11,
+                 COALESCE(json_extract(?3, '$.cred.counter'), 0))"
             ),
             params![
                 p.credential_id,
@@ -399,16 +504,20 @@ impl Store for SqliteStore {
         // Compare-and-set on the signature counter: two sign-ins with the same passkey verify
         // concurrently (outside this lock); the one with the lower counter must not overwrite
         // the higher one, or a replay of the newer assertion's counter would pass later.
-        exec(
-            &*self.conn()?,
-            "UPDATE passkeys SET
-                 passkey_json = CASE WHEN COALESCE(json_extract(passkey_json, '$.cred.counter'), 0)
-                     <= COALESCE(json_extract(?2, '$.cred.counter'), 0) THEN ?2 ELSE passkey_json END,
-                 backup_state = CASE WHEN COALESCE(json_extract(passkey_json, '$.cred.counter'), 0)
-                     <= COALESCE(json_extract(?2, '$.cred.counter'), 0) THEN ?3 ELSE backup_state END,
-                 last_used_ms = MAX(COALESCE(last_used_ms, 0), ?4)
-             WHERE credential_id = ?1",
-            params![credential_id, passkey_json, backup_state, to_ms(at)],
+        let conn = self.conn()?;
+        let counter: i64 = row(
+            &conn,
+            "SELECT COALESCE(json_extract(?1, '$.cred.counter'), 0)",
+            params![passkey_json],
+            |r| r.get(0),
+        )?;
+        store_passkey_use(
+            &conn,
+            credential_id,
+            passkey_json,
+            counter,
+            backup_state,
+            at,
         )?;
         Ok(())
     }
@@ -457,16 +566,7 @@ impl Store for SqliteStore {
     }
 
     fn record_sign_in(&self, r: &SignInRecord) -> StoreResult<()> {
-        exec(
-            &*self.conn()?,
-            "INSERT INTO sign_ins (account, credential_id, at_ms, outcome) VALUES (?1, ?2, ?3, ?4)",
-            params![
-                r.account.to_string(),
-                r.credential_id,
-                to_ms(r.at),
-                r.outcome
-            ],
-        )?;
+        history_entry(&*self.conn()?, r)?;
         Ok(())
     }
 
@@ -557,31 +657,7 @@ impl Store for SqliteStore {
     fn replace_session(&self, old: &[u8; 32], new: &SessionRecord) -> StoreResult<()> {
         let mut conn = self.conn()?;
         let tx = conn.transaction()?;
-        exec(
-            &tx,
-            "INSERT INTO sessions (id_hash, account, csrf_token, expires_ms) VALUES (?1, ?2, ?3, ?4)",
-            params![
-                &new.id_hash[..],
-                new.account.map(|a| a.to_string()),
-                new.csrf_token,
-                to_ms(new.expires)
-            ],
-        )?;
-        exec(
-            &tx,
-            "UPDATE OR REPLACE baskets SET session = ?2 WHERE session = ?1",
-            params![&old[..], &new.id_hash[..]],
-        )?;
-        exec(
-            &tx,
-            "DELETE FROM ceremonies WHERE session = ?1",
-            params![&old[..]],
-        )?;
-        exec(
-            &tx,
-            "DELETE FROM sessions WHERE id_hash = ?1",
-            params![&old[..]],
-        )?;
+        rotate_session(&tx, old, new)?;
         tx.commit()?;
         Ok(())
     }
@@ -643,6 +719,94 @@ impl Store for SqliteStore {
         })
     }
 
+    fn pending_assertion(
+        &self,
+        session: &[u8; 32],
+        kind: CeremonyKind,
+        challenge: &str,
+        credential_id: &[u8],
+        now: OffsetDateTime,
+    ) -> StoreResult<PendingAssertion> {
+        let conn = self.conn()?;
+        let ceremony: Option<(String, i64)> = row(
+            &conn,
+            "SELECT state, expires_ms FROM ceremonies
+             WHERE session = ?1 AND kind = ?2 AND challenge = ?3",
+            params![&session[..], kind.as_str(), challenge],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .optional()?;
+        let ceremony = match ceremony {
+            None => TakenCeremony::Missing,
+            Some((_, expires)) if expires <= to_ms(now) => TakenCeremony::Expired,
+            Some((state, _)) => TakenCeremony::Pending(state),
+        };
+        let passkey = match ceremony {
+            // Nothing to verify against: spare the lookup.
+            TakenCeremony::Pending(_) => row(
+                &conn,
+                &format!("SELECT {PASSKEY_COLUMNS} FROM passkeys WHERE credential_id = ?1"),
+                params![credential_id],
+                passkey_row,
+            )
+            .optional()?,
+            _ => None,
+        };
+        drop(conn);
+        Ok(PendingAssertion {
+            ceremony,
+            passkey: passkey.map(passkey_record).transpose()?,
+        })
+    }
+
+    fn conclude_assertion(&self, o: &AssertionOutcome<'_>) -> StoreResult<bool> {
+        let mut conn = self.conn()?;
+        // IMMEDIATE: this transaction writes; take the write lock at BEGIN.
+        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        // The challenge is consumed first: when it is already gone (a concurrent finish with
+        // the same challenge concluded first) the transaction rolls back having changed
+        // nothing. Together with the single connection (or, in PostgreSQL, the row lock the
+        // DELETE takes) this is what keeps a challenge single-use.
+        let consumed = exec(
+            &tx,
+            "DELETE FROM ceremonies WHERE session = ?1 AND kind = ?2 AND challenge = ?3",
+            params![&o.session[..], o.kind.as_str(), o.challenge],
+        )?;
+        if consumed == 0 {
+            return Ok(false);
+        }
+        match o.verdict {
+            AssertionVerdict::Verified {
+                passkey_json,
+                counter,
+                backup_state,
+            } => {
+                store_passkey_use(
+                    &tx,
+                    o.credential_id,
+                    passkey_json,
+                    i64::from(counter),
+                    backup_state,
+                    o.history.at,
+                )?;
+            }
+            AssertionVerdict::CounterRegression => {
+                exec(
+                    &tx,
+                    "UPDATE passkeys SET counter_regression_ms = ?2 WHERE credential_id = ?1",
+                    params![o.credential_id, to_ms(o.history.at)],
+                )?;
+            }
+            AssertionVerdict::Rejected => {}
+        }
+        history_entry(&tx, o.history)?;
+        if let Some(new) = o.new_session {
+            rotate_session(&tx, o.session, new)?;
+        }
+        tx.commit()?;
+        Ok(true)
+    }
+
     fn purge_expired(&self, now: OffsetDateTime) -> StoreResult<usize> {
         let conn = self.conn()?;
         let now = to_ms(now);
@@ -668,6 +832,7 @@ impl Store for SqliteStore {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::Shop;
     use time::Duration;
 
     fn now() -> OffsetDateTime {
@@ -745,6 +910,160 @@ mod tests {
         assert_eq!(
             store.take_ceremony(&session, kind, "n9", now()).unwrap(),
             TakenCeremony::Pending("s".into())
+        );
+    }
+
+    #[test]
+    fn an_assertion_concludes_once_in_one_transaction() {
+        let store = SqliteStore::in_memory().unwrap();
+        let account = NewAccount {
+            id: Uuid::new_v4(),
+            display_name: "Ada".into(),
+            created: now(),
+        };
+        let json = |n: u32| format!(r#"{{"cred":{{"counter":{n}}}}}"#);
+        let record = PasskeyRecord {
+            credential_id: vec![5; 16],
+            account: account.id,
+            passkey_json: json(3),
+            name: "palmkey".into(),
+            aaguid: Uuid::new_v4(),
+            user_verified: true,
+            backup_eligible: false,
+            backup_state: false,
+            created: now(),
+            last_used: None,
+            counter_regression: None,
+        };
+        store.register_passkey(Some(&account), &record).unwrap();
+        let old = SessionRecord {
+            id_hash: [1; 32],
+            account: None,
+            csrf_token: "t".into(),
+            expires: now() + Duration::minutes(10),
+        };
+        store.insert_session(&old).unwrap();
+        store.set_basket_line(&old.id_hash, "COFFEE", 2).unwrap();
+        let kind = CeremonyKind::Authentication;
+        let later = now() + Duration::seconds(60);
+        store
+            .put_ceremony(&old.id_hash, kind, "ch", "state", later)
+            .unwrap();
+
+        // Reading it does not consume it; the passkey comes along.
+        for _ in 0..2 {
+            let pending = store
+                .pending_assertion(&old.id_hash, kind, "ch", &record.credential_id, now())
+                .unwrap();
+            assert_eq!(pending.ceremony, TakenCeremony::Pending("state".into()));
+            assert_eq!(pending.passkey.unwrap().passkey_json, json(3));
+        }
+        let expired = store
+            .pending_assertion(&old.id_hash, kind, "ch", &record.credential_id, later)
+            .unwrap();
+        assert_eq!(expired.ceremony, TakenCeremony::Expired);
+
+        let new = SessionRecord {
+            id_hash: [2; 32],
+            account: Some(account.id),
+            csrf_token: "u".into(),
+            expires: now() + Duration::minutes(10),
+        };
+        let history = SignInRecord {
+            account: account.id,
+            credential_id: record.credential_id.clone(),
+            at: now() + Duration::seconds(1),
+            outcome: "signed in".into(),
+        };
+        let new_json = json(4);
+        let outcome = AssertionOutcome {
+            session: &old.id_hash,
+            kind,
+            challenge: "ch",
+            credential_id: &record.credential_id,
+            verdict: AssertionVerdict::Verified {
+                passkey_json: &new_json,
+                counter: 4,
+                backup_state: true,
+            },
+            history: &history,
+            new_session: Some(&new),
+        };
+        assert!(store.conclude_assertion(&outcome).unwrap());
+        // The same challenge again (a racing or replayed finish): nothing is written.
+        let replay = AssertionOutcome {
+            new_session: Some(&SessionRecord {
+                id_hash: [3; 32],
+                ..new.clone()
+            }),
+            ..outcome
+        };
+        assert!(!store.conclude_assertion(&replay).unwrap());
+        assert!(store.session(&[3; 32], now()).unwrap().is_none());
+        assert_eq!(store.sign_ins_of(account.id, 10).unwrap().len(), 1);
+
+        let stored = store.passkey(&record.credential_id).unwrap().unwrap();
+        assert_eq!(stored.passkey_json, json(4));
+        assert!(stored.backup_state);
+        assert_eq!(stored.last_used, Some(history.at));
+        // Rotated: the old session and its ceremonies are gone, the basket moved.
+        assert!(store.session(&old.id_hash, now()).unwrap().is_none());
+        assert_eq!(
+            store.session(&new.id_hash, now()).unwrap().unwrap().account,
+            Some(account.id)
+        );
+        assert_eq!(store.basket(&new.id_hash).unwrap().len(), 1);
+
+        // A later conclusion with a lower counter (concurrent sign-ins landing out of
+        // order) never moves the stored counter back.
+        store
+            .put_ceremony(&new.id_hash, kind, "c2", "state", later)
+            .unwrap();
+        let stale_json = json(2);
+        let stale = AssertionOutcome {
+            session: &new.id_hash,
+            challenge: "c2",
+            verdict: AssertionVerdict::Verified {
+                passkey_json: &stale_json,
+                counter: 2,
+                backup_state: false,
+            },
+            new_session: None,
+            ..outcome
+        };
+        assert!(store.conclude_assertion(&stale).unwrap());
+        let stored = store.passkey(&record.credential_id).unwrap().unwrap();
+        assert_eq!(stored.passkey_json, json(4));
+        assert!(stored.backup_state);
+
+        // A regression verdict flags the passkey.
+        store
+            .put_ceremony(&new.id_hash, kind, "c3", "state", later)
+            .unwrap();
+        let flagged = AssertionOutcome {
+            challenge: "c3",
+            verdict: AssertionVerdict::CounterRegression,
+            ..stale
+        };
+        assert!(store.conclude_assertion(&flagged).unwrap());
+        let stored = store.passkey(&record.credential_id).unwrap().unwrap();
+        assert_eq!(stored.counter_regression, Some(history.at));
+        assert_eq!(store.sign_ins_of(account.id, 10).unwrap().len(), 3);
+    }
+
+    #[test]
+    fn reopening_voids_pending_ceremonies() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open_in(dir.path()).unwrap();
+        let kind = CeremonyKind::Authentication;
+        store
+            .put_ceremony(&[1; 32], kind, "c", "s", now() + Duration::minutes(5))
+            .unwrap();
+        drop(store);
+        let again = SqliteStore::open_in(dir.path()).unwrap();
+        assert_eq!(
+            again.take_ceremony(&[1; 32], kind, "c", now()).unwrap(),
+            TakenCeremony::Missing
         );
     }
 
