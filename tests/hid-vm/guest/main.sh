@@ -64,19 +64,46 @@ load_uhid() {
   ls -l /dev/uhid
 }
 
+# prioritise_uhid_drain PID: the thread that empties the kernel's 32-event uhid queue
+# (palmkey's `uhid-drain`; it only copies reports into the process) to nice -15, so a client
+# writing a long message cannot overrun that queue. Everything else in palmkey - the CTAPHID
+# loop that sends answers and keep-alives, and the palm engine on `ctaphid-worker` - stays at
+# nice 0, level with its clients.
+prioritise_uhid_drain() {
+  local pid="$1" i task n=0
+  for i in $(seq 50); do
+    for task in /proc/"$pid"/task/*; do
+      if [ "$(cat "$task/comm" 2>/dev/null)" = uhid-drain ]; then
+        renice -n -15 -p "$(basename "$task")" >/dev/null && n=$((n + 1))
+      fi
+    done
+    [ "$n" -ge 1 ] && break
+    sleep 0.1
+  done
+  [ "$n" -ge 1 ] || echo "no uhid-drain thread found to renice"
+  echo "--- threads (tid comm nice)"
+  for task in /proc/"$pid"/task/*; do
+    echo "$(basename "$task") $(cat "$task/comm") $(cut -d' ' -f19 "$task/stat")"
+  done
+}
+
 # start_palmkey NAME: a factory-fresh authenticator on /dev/uhid; sets $palmkey_pid and
 # $hidraw (the /dev/hidrawN whose HID_ID is palmkey's).
 start_palmkey() {
   local name="$1" node i
   mkdir -p "/tmp/$name"
   # A USB key has its own processor; here the device shares one emulated CPU with its
-  # clients, and uhid has no flow control (32 queued events, then drops), so the device
-  # process gets the scheduler's preference, as its own processor would give it.
+  # clients, and uhid has no flow control (32 queued events, then drops), so the device's
+  # receive side gets the scheduler's preference, as its USB controller's FIFO would give it:
+  # prioritise_uhid_drain raises only the uhid-drain thread to nice -15. (Until 2026-12-06
+  # the whole process ran at -15; the palm matcher then starved Chromium for a whole 1:N
+  # identification, Chromium's 64-report hidraw buffer filled with keep-alives and the
+  # kernel dropped the answer behind them.)
   # The log stays on the guest's own disk while the device runs (a trace log written to the
   # 9p share would make the device wait on the host); stop_palmkey copies it to results/.
   # PALMKEY_LOG (e.g. palmkey::hid=trace: every CTAPHID frame and CTAP status) may be set
   # by the caller for one device; NO_COLOR keeps the log plain text for the checks.
-  NO_COLOR=1 nice -n -15 "$bin/palmkey" serve --state "/tmp/$name/state" --key-file "/tmp/$name/key" \
+  NO_COLOR=1 "$bin/palmkey" serve --state "/tmp/$name/state" --key-file "/tmp/$name/key" \
     --uhid --sensor sim --udp 127.0.0.1:8111 --events "$results/$name.events.jsonl" \
     >"/tmp/$name.serve.log" 2>&1 &
   palmkey_pid=$!
@@ -94,6 +121,7 @@ start_palmkey() {
     done
     if [ -n "$hidraw" ] && [ -c "$hidraw" ] && grep -q '^palmkey ready' "/tmp/$name.serve.log"; then
       echo "palmkey serve pid $palmkey_pid on $hidraw after $((i / 10)).$((i % 10))s"
+      prioritise_uhid_drain "$palmkey_pid"
       local sys="/sys/class/hidraw/$(basename "$hidraw")/device"
       echo "--- uevent"; cat "$sys/uevent"
       echo "--- report descriptor"; od -An -tx1 -v "$sys/report_descriptor" | tr -s ' \n' ' '; echo
@@ -108,6 +136,11 @@ start_palmkey() {
 
 stop_palmkey() {
   [ -n "${palmkey_pid:-}" ] || return 0
+  # Which threads the palm work ran on, at what niceness (appended to the results).
+  for task in /proc/"$palmkey_pid"/task/*; do
+    echo "$(basename "$task") $(cat "$task/comm" 2>/dev/null) $(cut -d' ' -f19 "$task/stat" 2>/dev/null)"
+  done >>"$results/palmkey-threads.txt" 2>/dev/null
+  echo "--- (pid $palmkey_pid stopped)" >>"$results/palmkey-threads.txt"
   kill -TERM "$palmkey_pid" 2>/dev/null
   for _ in $(seq 100); do kill -0 "$palmkey_pid" 2>/dev/null || break; sleep 0.1; done
   kill -KILL "$palmkey_pid" 2>/dev/null
