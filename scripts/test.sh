@@ -27,4 +27,4 @@ section "fuzz smoke run (cargo fuzz, 5 s per target; long runs: scripts/hardenin
 scripts/hardening/fuzz.sh --seconds 5
 
 section "uhid in a QEMU guest: libfido2 + python-fido2 over hidraw"
-bash tests/hid-vm/run.sh --device-only
+bash tests/hid-vm/run.sh
