@@ -6,7 +6,9 @@ mod common;
 
 use axum::http::StatusCode;
 use common::{Device, Site, ORIGIN};
-use relying_party_demo::store::Store;
+use relying_party_demo::store::{
+    AssertionOutcome, AssertionVerdict, CeremonyKind, SignInRecord, Store,
+};
 use serde_json::json;
 
 #[tokio::test]
@@ -272,14 +274,35 @@ async fn a_signature_counter_regression_is_flagged() {
     let counter = &mut passkey["cred"]["counter"];
     assert!(counter.is_u64(), "stored passkey has a counter: {passkey}");
     *counter = json!(4_000_000_000u32);
+    // Stored the way a verified sign-in stores it: concluding a (made-up) pending ceremony of
+    // a throw-away session.
+    let clone_session = [9u8; 32];
+    let at = relying_party_demo::Clock::now(&*site.clock);
+    let kind = CeremonyKind::Authentication;
+    let later = at + time::Duration::minutes(1);
     site.store
-        .record_passkey_use(
-            &credential_id,
-            &passkey.to_string(),
-            false,
-            relying_party_demo::Clock::now(&*site.clock),
-        )
+        .put_ceremony(&clone_session, kind, "clone", "{}", later)
         .unwrap();
+    let passkey_json = passkey.to_string();
+    let concluded = site.store.conclude_assertion(&AssertionOutcome {
+        session: &clone_session,
+        kind,
+        challenge: "clone",
+        credential_id: &credential_id,
+        verdict: AssertionVerdict::Verified {
+            passkey_json: &passkey_json,
+            counter: 4_000_000_000,
+            backup_state: false,
+        },
+        history: &SignInRecord {
+            account,
+            credential_id: credential_id.clone(),
+            at,
+            outcome: "signed in (the clone)".into(),
+        },
+        new_session: None,
+    });
+    assert!(concluded.unwrap());
 
     let reply = tab.post_json("/login/finish", &assertion).await;
     assert_eq!(reply.status, StatusCode::FORBIDDEN, "{}", reply.body);

@@ -21,15 +21,17 @@ use super::{answered_challenge, ceremony_error};
 use crate::error::ApiError;
 use crate::session::Session;
 use crate::store::{
-    AssertionOutcome, AssertionVerdict, CeremonyKind, PasskeyRecord, SignInRecord, TakenCeremony,
+    AssertionOutcome, AssertionVerdict, CeremonyKind, PasskeyRecord, SessionRecord, SignInRecord,
+    TakenCeremony,
 };
 use crate::AppState;
 
-/// A verified assertion: whose passkey, what was pending with the challenge, and (sign-in)
-/// the new session.
-pub(super) struct Verified<R> {
+/// A verified assertion: whose passkey, what was pending with the challenge, what the
+/// caller's admission check returned, and (sign-in) the new session.
+pub(super) struct Verified<R, A> {
     pub passkey: PasskeyRecord,
     pub pending: R,
+    pub admitted: A,
     pub session: Option<Session>,
 }
 
@@ -37,17 +39,22 @@ impl AppState {
     /// The server side of an assertion's `/finish` for `session`'s pending ceremony of
     /// `kind`. `split` takes the stored ceremony state (`T`) apart into webauthn-rs's state and
     /// what else was kept with the challenge (`R`, e.g. the POS basket); `purpose` names a
-    /// success in the history. With `sign_in`, the session is replaced by a new one signed in
-    /// to the passkey's account, in the same transaction.
-    pub(super) fn finish_assertion<T, R>(
+    /// success in the history. `admit` runs after the assertion verified and before anything
+    /// is written: its refusal (e.g. the POS's "no payment method") is returned with no state
+    /// changed — the challenge stays pending, the counter and history untouched. With
+    /// `sign_in`, the session is replaced by a new one signed in to the passkey's account, in
+    /// the same transaction.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn finish_assertion<T, R, A>(
         &self,
         session: &Session,
         kind: CeremonyKind,
         credential: &PublicKeyCredential,
         split: impl FnOnce(T) -> (DiscoverableAuthentication, R),
         purpose: impl FnOnce(&R) -> String,
+        admit: impl FnOnce(&PasskeyRecord) -> Result<A, ApiError>,
         sign_in: bool,
-    ) -> Result<Verified<R>, ApiError>
+    ) -> Result<Verified<R, A>, ApiError>
     where
         T: DeserializeOwned,
     {
@@ -86,49 +93,59 @@ impl AppState {
             at: now,
             outcome,
         };
-        // The same message as a missing challenge: a concurrent finish used it first.
-        let used = || ceremony_error(kind, &TakenCeremony::Missing);
+        // Consume the challenge and write the outcome in one transaction; when the challenge
+        // is already gone (a concurrent finish used it first) nothing is written and the
+        // answer is the same as for a missing challenge.
+        let conclude = |verdict: AssertionVerdict<'_>,
+                        entry: &SignInRecord,
+                        new_session: Option<&SessionRecord>| {
+            let outcome = AssertionOutcome {
+                session: session.id_hash(),
+                kind,
+                challenge: &challenge,
+                credential_id: &record.credential_id,
+                verdict,
+                history: entry,
+                new_session,
+            };
+            if self.store.conclude_assertion(&outcome)? {
+                Ok(())
+            } else {
+                Err(ceremony_error(kind, &TakenCeremony::Missing))
+            }
+        };
         let result = match self
             .webauthn
             .finish_discoverable_authentication_v2(credential, state, &passkey)
         {
             Ok(result) => result,
             Err(e) => {
-                let counter = matches!(e, WebauthnError::CredentialPossibleCompromise);
-                let (verdict, entry, error) = if counter {
-                    // The signature counter did not move forward: the key may have been cloned.
-                    tracing::warn!(account = %record.account, "signature counter regression");
-                    (
-                        AssertionVerdict::CounterRegression,
-                        history("rejected: signature counter went backwards".into()),
-                        ApiError::Forbidden(
-                            "this passkey's signature counter went backwards (a possible \
-                             clone); it has been flagged"
-                                .into(),
-                        ),
-                    )
-                } else {
-                    (
-                        AssertionVerdict::Rejected,
-                        history("rejected: assertion did not verify".into()),
-                        ApiError::Unauthorized(format!("rejected: {e}")),
-                    )
-                };
-                let outcome = AssertionOutcome {
-                    session: session.id_hash(),
-                    kind,
-                    challenge: &challenge,
-                    credential_id: &record.credential_id,
-                    verdict,
-                    history: &entry,
-                    new_session: None,
-                };
-                if !self.store.conclude_assertion(&outcome)? {
-                    return Err(used());
-                }
+                let (verdict, outcome, error) =
+                    if matches!(e, WebauthnError::CredentialPossibleCompromise) {
+                        // The signature counter did not move forward: the key may have been
+                        // cloned.
+                        tracing::warn!(account = %record.account, "signature counter regression");
+                        (
+                            AssertionVerdict::CounterRegression,
+                            "rejected: signature counter went backwards",
+                            ApiError::Forbidden(
+                                "this passkey's signature counter went backwards (a possible \
+                                 clone); it has been flagged"
+                                    .into(),
+                            ),
+                        )
+                    } else {
+                        (
+                            AssertionVerdict::Rejected,
+                            "rejected: assertion did not verify",
+                            ApiError::Unauthorized(format!("rejected: {e}")),
+                        )
+                    };
+                conclude(verdict, &history(outcome.into()), None)?;
                 return Err(error);
             }
         };
+        let admitted = admit(&record)?;
         passkey.update_credential(&result);
         let passkey_json = serde_json::to_string(&passkey)
             .map_err(|e| ApiError::Internal(format!("serializing passkey: {e}")))?;
@@ -137,27 +154,20 @@ impl AppState {
         } else {
             None
         };
-        let entry = history(purpose(&rest));
         let verdict = AssertionVerdict::Verified {
             passkey_json: &passkey_json,
             counter: result.counter(),
             backup_state: result.backup_state(),
         };
-        let outcome = AssertionOutcome {
-            session: session.id_hash(),
-            kind,
-            challenge: &challenge,
-            credential_id: &record.credential_id,
+        conclude(
             verdict,
-            history: &entry,
-            new_session: signed_in.as_ref().map(|(new, _)| new),
-        };
-        if !self.store.conclude_assertion(&outcome)? {
-            return Err(used());
-        }
+            &history(purpose(&rest)),
+            signed_in.as_ref().map(|(new, _)| new),
+        )?;
         Ok(Verified {
             passkey: record,
             pending: rest,
+            admitted,
             session: signed_in.map(|(record, set_cookie)| Session {
                 record,
                 set_cookie: Some(set_cookie),

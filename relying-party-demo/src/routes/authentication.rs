@@ -54,6 +54,7 @@ pub async fn finish(
         &credential,
         |state: DiscoverableAuthentication| (state, ()),
         |_| "signed in".to_owned(),
+        |_| Ok(()),
         true,
     )?;
     let signed_in = verified

@@ -129,30 +129,37 @@ pub async fn finish(
     Json(credential): Json<PublicKeyCredential>,
 ) -> Result<Json<Paid>, ApiError> {
     let session = app.checked_session(&headers, csrf_header(&headers))?;
+    // The member and their payment method are checked after the palm verified and before
+    // the assertion concludes: a refused payment (409) changes nothing — no counter step, no
+    // history line, the challenge still pending.
     let verified = app.finish_assertion(
         &session,
         CeremonyKind::Payment,
         &credential,
         |pending: PendingPayment| (pending.state, pending.lines),
         |lines| format!("authorised an in-store payment of {}", total(lines)),
+        |passkey| {
+            let account = app
+                .store
+                .account(passkey.account)?
+                .ok_or_else(|| ApiError::Unauthorized("unknown credential".into()))?;
+            let method = app
+                .store
+                .payment_methods_of(account.id)?
+                .into_iter()
+                .next()
+                .ok_or_else(|| {
+                    ApiError::Conflict(format!(
+                        "member {} has no saved payment method: add one on the web account",
+                        account.member_id()
+                    ))
+                })?;
+            Ok((account, method))
+        },
         false,
     )?;
-    let (passkey, lines) = (verified.passkey, verified.pending);
-    let account = app
-        .store
-        .account(passkey.account)?
-        .ok_or_else(|| ApiError::Unauthorized("unknown credential".into()))?;
-    let method = app
-        .store
-        .payment_methods_of(account.id)?
-        .into_iter()
-        .next()
-        .ok_or_else(|| {
-            ApiError::Conflict(format!(
-                "member {} has no saved payment method: add one on the web account",
-                account.member_id()
-            ))
-        })?;
+    let (passkey, lines, (account, method)) =
+        (verified.passkey, verified.pending, verified.admitted);
     let order = NewOrder {
         account: account.id,
         channel: Channel::InStore,

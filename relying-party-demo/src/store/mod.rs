@@ -187,7 +187,7 @@ pub struct SignInRecord {
 ///   `SEQUENCE` for `accounts.member_no`, `BIGSERIAL` for order/payment ids;
 /// - `take_ceremony` as one `DELETE … RETURNING` (single use under concurrency: Postgres
 ///   supports it as SQLite does);
-/// - `record_passkey_use` and `conclude_assertion` as a compare-and-set on the stored counter
+/// - `conclude_assertion`'s passkey update as a compare-and-set on the stored counter
 ///   (its own column, as in the SQLite store), so concurrent sign-ins never move it backwards;
 /// - `conclude_assertion` as one transaction that starts with the `DELETE` of the challenge
 ///   and rolls back when it deleted nothing (under `READ COMMITTED` the second of two
@@ -209,22 +209,11 @@ pub trait Store: shop::Shop + Send + Sync + 'static {
 
     fn passkey(&self, credential_id: &[u8]) -> StoreResult<Option<PasskeyRecord>>;
     fn passkeys_of(&self, account: Uuid) -> StoreResult<Vec<PasskeyRecord>>;
-    /// After a verified assertion: the updated `Passkey` JSON (new counter), the backup
-    /// state the authenticator reported, and last use.
-    fn record_passkey_use(
-        &self,
-        credential_id: &[u8],
-        passkey_json: &str,
-        backup_state: bool,
-        at: OffsetDateTime,
-    ) -> StoreResult<()>;
     /// Rename one of `account`'s passkeys; false when it has no such passkey.
     fn rename_passkey(&self, account: Uuid, credential_id: &[u8], name: &str) -> StoreResult<bool>;
     /// Delete one of `account`'s passkeys, unless it is the last one.
     fn delete_passkey(&self, account: Uuid, credential_id: &[u8]) -> StoreResult<PasskeyRemoval>;
-    fn flag_counter_regression(&self, credential_id: &[u8], at: OffsetDateTime) -> StoreResult<()>;
 
-    fn record_sign_in(&self, record: &SignInRecord) -> StoreResult<()>;
     fn sign_ins_of(&self, account: Uuid, limit: usize) -> StoreResult<Vec<SignInRecord>>;
 
     fn insert_session(&self, session: &SessionRecord) -> StoreResult<()>;

@@ -494,34 +494,6 @@ impl Store for SqliteStore {
         rows.into_iter().map(passkey_record).collect()
     }
 
-    fn record_passkey_use(
-        &self,
-        credential_id: &[u8],
-        passkey_json: &str,
-        backup_state: bool,
-        at: OffsetDateTime,
-    ) -> StoreResult<()> {
-        // Compare-and-set on the signature counter: two sign-ins with the same passkey verify
-        // concurrently (outside this lock); the one with the lower counter must not overwrite
-        // the higher one, or a replay of the newer assertion's counter would pass later.
-        let conn = self.conn()?;
-        let counter: i64 = row(
-            &conn,
-            "SELECT COALESCE(json_extract(?1, '$.cred.counter'), 0)",
-            params![passkey_json],
-            |r| r.get(0),
-        )?;
-        store_passkey_use(
-            &conn,
-            credential_id,
-            passkey_json,
-            counter,
-            backup_state,
-            at,
-        )?;
-        Ok(())
-    }
-
     fn rename_passkey(&self, account: Uuid, credential_id: &[u8], name: &str) -> StoreResult<bool> {
         let changed = exec(
             &*self.conn()?,
@@ -554,20 +526,6 @@ impl Store for SqliteStore {
         )?;
         tx.commit()?;
         Ok(PasskeyRemoval::Removed)
-    }
-
-    fn flag_counter_regression(&self, credential_id: &[u8], at: OffsetDateTime) -> StoreResult<()> {
-        exec(
-            &*self.conn()?,
-            "UPDATE passkeys SET counter_regression_ms = ?2 WHERE credential_id = ?1",
-            params![credential_id, to_ms(at)],
-        )?;
-        Ok(())
-    }
-
-    fn record_sign_in(&self, r: &SignInRecord) -> StoreResult<()> {
-        history_entry(&*self.conn()?, r)?;
-        Ok(())
     }
 
     fn sign_ins_of(&self, account: Uuid, limit: usize) -> StoreResult<Vec<SignInRecord>> {
@@ -1096,36 +1054,9 @@ mod tests {
             store.register_passkey(None, &record),
             Err(StoreError::DuplicateCredential)
         ));
-        store
-            .record_passkey_use(&[1, 2, 3], "{\"c\":1}", true, now() + Duration::seconds(5))
-            .unwrap();
-        store.flag_counter_regression(&[1, 2, 3], now()).unwrap();
-        let got = store.passkey(&[1, 2, 3]).unwrap().unwrap();
-        assert_eq!(got.passkey_json, "{\"c\":1}");
-        assert_eq!(got.last_used, Some(now() + Duration::seconds(5)));
-        assert_eq!(got.counter_regression, Some(now()));
-        assert!(got.backup_state);
+        // Using a passkey (counter compare-and-set, regression flag) goes through
+        // conclude_assertion: see an_assertion_concludes_once_in_one_transaction.
         assert_eq!(store.passkeys_of(account.id).unwrap().len(), 1);
-
-        // The signature counter only moves forward, whatever order concurrent uses land in.
-        let at = now() + Duration::seconds(9);
-        let json = |n: u32| format!(r#"{{"cred":{{"counter":{n}}}}}"#);
-        store
-            .record_passkey_use(&[1, 2, 3], &json(7), false, at)
-            .unwrap();
-        store
-            .record_passkey_use(&[1, 2, 3], &json(6), true, at)
-            .unwrap();
-        let got = store.passkey(&[1, 2, 3]).unwrap().unwrap();
-        assert_eq!(got.passkey_json, json(7));
-        assert!(!got.backup_state, "the stale write changed nothing");
-        store
-            .record_passkey_use(&[1, 2, 3], &json(8), true, at)
-            .unwrap();
-        assert_eq!(
-            store.passkey(&[1, 2, 3]).unwrap().unwrap().passkey_json,
-            json(8)
-        );
 
         // rename: only the owner's; delete: never the last one
         assert!(store
