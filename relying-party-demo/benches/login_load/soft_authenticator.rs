@@ -12,10 +12,15 @@
 //! `s = k⁻¹·(z + r·d) mod n` — a genuine, fresh signature (each nonce is used once, then
 //! dropped), checked by the server like any other. When the pool runs dry the credential
 //! signs in full, and the benchmark reports how often that happened.
+//!
+//! # Shared with tests/abuse.rs
+//! The abuse tests include this file (`#[path]`) to sign exactly the lie they check: the
+//! fields that go into the signed bytes (RP ID hash, origin, counter, user handle) are public,
+//! and [`SoftCredential::sign_assertion`] signs any challenge without a counter step.
 
 use std::collections::VecDeque;
 
-use anyhow::{ensure, Context};
+use anyhow::Context;
 use p256::ecdsa::signature::Signer;
 use p256::ecdsa::{Signature, SigningKey};
 use p256::elliptic_curve::ops::Reduce;
@@ -40,11 +45,14 @@ const AAGUID: [u8; 16] = *b"loadbench\0\0\0\0\0\0\0";
 /// One discoverable credential: its key, ID, owner and signature counter.
 pub struct SoftCredential {
     key: SigningKey,
-    id: Vec<u8>,
-    user_handle: Vec<u8>,
-    counter: u32,
-    rp_id_hash: [u8; 32],
-    origin: String,
+    pub id: Vec<u8>,
+    pub user_handle: Vec<u8>,
+    /// The last counter value signed; the next assertion signs `counter + 1`.
+    pub counter: u32,
+    /// Signed into authenticatorData (normally SHA-256 of the RP ID).
+    pub rp_id_hash: [u8; 32],
+    /// Written into clientDataJSON.
+    pub origin: String,
     /// Precomputed nonces: (r, k⁻¹), each used for one signature only.
     nonces: VecDeque<(Scalar, Scalar)>,
     /// Signatures made in full because no precomputed nonce was left.
@@ -108,19 +116,19 @@ impl SoftCredential {
         Ok((credential, answer))
     }
 
-    /// Sign a usernameless sign-in challenge: the next counter value, UV claimed.
+    /// Sign a usernameless sign-in challenge: the next counter value, UV claimed, the RP ID
+    /// hash and origin as configured (whatever `options` names: a test may sign a lie).
     pub fn assert(
         &mut self,
         options: &RequestChallengeResponse,
     ) -> anyhow::Result<PublicKeyCredential> {
-        let pk = &options.public_key;
-        ensure!(
-            Sha256::digest(pk.rp_id.as_bytes()).as_slice() == self.rp_id_hash,
-            "sign-in for another RP ID ({})",
-            pk.rp_id
-        );
         self.counter += 1;
-        let client_data = self.client_data("webauthn.get", &pk.challenge);
+        self.sign_assertion(&options.public_key.challenge)
+    }
+
+    /// Sign an assertion for `challenge` with the current counter value (no counter step).
+    pub fn sign_assertion(&mut self, challenge: &[u8]) -> anyhow::Result<PublicKeyCredential> {
+        let client_data = self.client_data("webauthn.get", challenge);
         let auth_data = self.auth_data_prefix(UP | UV);
         let mut signed = auth_data.clone();
         signed.extend_from_slice(&Sha256::digest(&client_data));
