@@ -32,8 +32,9 @@ pub fn scratch_root() -> PathBuf {
 pub const FUZZ_KEY: [u8; 32] = [0x42; 32];
 
 /// A factory-fresh device as `palmkey serve --sensor sim` builds it: the CTAP core over a
-/// real sealed store, palm UV over the simulated sensor (no hand on it, a 1 ms capture
-/// timeout so bio enrollment fails fast instead of waiting), and the vendor commands.
+/// real sealed store, palm UV over the simulated sensor (no hand on it, a zero capture
+/// timeout: the sensor reports "no hand" at its first look instead of sleeping, so palm UV and
+/// bio enrollment fail fast through the same code), and the vendor commands.
 pub struct Device {
     pub app: CtapApp,
     pub control: SimControl,
@@ -46,7 +47,7 @@ impl Device {
         let store = Store::open(dir.path(), MasterKey::from_bytes(FUZZ_KEY)).expect("fresh store");
         let mut auth = Authenticator::new(store, Box::new(AutoApprove), Config::default());
         let control = SimControl::new(SimConfig {
-            capture_timeout: Duration::from_millis(1),
+            capture_timeout: Duration::ZERO,
             ..SimConfig::default()
         })
         .expect("simulated sensor");

@@ -6,6 +6,7 @@
 #
 #   scripts/hardening/figures.sh            # full: 600 s fuzz per target, 1,000 kills, 300 tampers, 60 s load
 #   FUZZ_SECONDS=30 KILLS=100 TAMPERS=24 LOAD_WINDOWS=2 scripts/hardening/figures.sh   # quick
+#   KILLS=0 TAMPERS=0 RP_ABUSE=0 LOAD_WINDOWS=0: leave that part out (not run, no row)
 #   FUZZ_STATS=/tmp/hardening/fuzz-stats.txt scripts/hardening/figures.sh
 #       # no fuzzing here: report the stats file a longer run wrote (fuzz-long.sh writes that
 #       # one; format in /work/notes/fuzz.md: `fuzz <target> execs=N seconds=S execs_per_s=R
@@ -38,17 +39,30 @@ else
   FUZZ_ARTIFACTS=$out/fuzz scripts/hardening/fuzz.sh --seconds "$FUZZ_SECONDS" | tee "$out/fuzz.txt"
 fi
 
-echo "== crash consistency ($KILLS SIGKILLs, ${BUILD:-release} build)" >&2
-PALMKEY_CRASH_OPS_KILLS=$KILLS cargo test $release --locked -p palmkey --test crash_ops \
-  sigkill_1000_times -- --ignored --nocapture 2>&1 | tee "$out/crash.txt" >&2 || failed=1
+# KILLS=0, TAMPERS=0, RP_ABUSE=0: that part is not run (its rows are left out of the report).
+if [ "$KILLS" -gt 0 ]; then
+  echo "== crash consistency ($KILLS SIGKILLs, ${BUILD:-release} build)" >&2
+  PALMKEY_CRASH_OPS_KILLS=$KILLS cargo test $release --locked -p palmkey --test crash_ops \
+    sigkill_1000_times -- --ignored --nocapture 2>&1 | tee "$out/crash.txt" >&2 || failed=1
+else
+  rm -f "$out/crash.txt"
+fi
 
-echo "== tamper ($TAMPERS tampered restarts, ${BUILD:-release} build)" >&2
-PALMKEY_TAMPER_CASES=$TAMPERS cargo test $release --locked -p palmkey --test abuse \
-  tampered_files -- --nocapture 2>&1 | tee "$out/tamper.txt" >&2 || failed=1
+if [ "$TAMPERS" -gt 0 ]; then
+  echo "== tamper ($TAMPERS tampered restarts, ${BUILD:-release} build)" >&2
+  PALMKEY_TAMPER_CASES=$TAMPERS cargo test $release --locked -p palmkey --test abuse \
+    tampered_files -- --nocapture 2>&1 | tee "$out/tamper.txt" >&2 || failed=1
+else
+  rm -f "$out/tamper.txt"
+fi
 
-echo "== relying party under attack (tests/abuse.rs: every row of the database compared)" >&2
-cargo test --locked -p relying-party-demo --test abuse -- --nocapture --test-threads=1 2>&1 \
-  | tee "$out/rp-abuse.txt" >&2 || failed=1
+if [ "${RP_ABUSE:-1}" != 0 ]; then
+  echo "== relying party under attack (tests/abuse.rs: every row of the database compared)" >&2
+  cargo test --locked -p relying-party-demo --test abuse -- --nocapture --test-threads=1 2>&1 \
+    | tee "$out/rp-abuse.txt" >&2 || failed=1
+else
+  rm -f "$out/rp-abuse.txt"
+fi
 
 # LOAD_WINDOWS=0: no load run (the report then has no load rows).
 if [ "$LOAD_WINDOWS" -gt 0 ]; then

@@ -6,7 +6,7 @@
 #
 #   scripts/hardening/fuzz-long.sh [--hours H] [--runs N] [target...]
 #
-# Defaults: 10,000,000 runs, cap 8 h per target, all six targets in the order below (fastest
+# Defaults: 10,000,000 runs, cap 8 h per target, all seven targets in the order below (fastest
 # first, so a campaign cut short has the most targets done). The binaries are built once and
 # copied aside, so rebuilding fuzz/ during a campaign does not change what it runs;
 # FUZZ_NO_BUILD=1 skips the build and takes the binaries already in fuzz/target.
@@ -28,14 +28,14 @@ while [ $# -gt 0 ]; do
     *) break ;;
   esac
 done
-[ $# -gt 0 ] || set -- ctaphid cose_key sealed_state palm_image vendor ctap_process
+[ $# -gt 0 ] || set -- ctaphid ctap_decode cose_key sealed_state palm_image vendor ctap_process
 stats=${FUZZ_STATS_OUT:-/tmp/hardening/fuzz-stats.txt}
 mkdir -p "$(dirname "$stats")"
 if [ "${FUZZ_NO_BUILD:-0}" != 1 ]; then
-  (cd fuzz && nice -n 10 cargo +nightly fuzz build -s none --debug-assertions >&2)
+  (cd fuzz && RUSTC_WRAPPER="$PWD/rustc-wrapper.sh" nice -n 10 cargo +nightly fuzz build -s none --debug-assertions >&2)
 fi
 bins=$(mktemp -d /tmp/hardening/bin.XXXXXX)
-cp fuzz/target/x86_64-unknown-linux-gnu/release/{ctaphid,ctap_process,vendor,cose_key,sealed_state,palm_image} "$bins/"
+cp fuzz/target/x86_64-unknown-linux-gnu/release/{ctaphid,ctap_decode,ctap_process,vendor,cose_key,sealed_state,palm_image} "$bins/"
 echo "fuzz-long: $* (goal $runs runs, cap $hours h each), stats in $stats" >&2
 exec nice -n 10 scripts/hardening/fuzz.sh --no-build --bin-dir "$bins" --keep-going \
   --stats "$stats" --goal "$runs" --runs "$runs" --seconds $((hours * 3600)) "$@"

@@ -14,6 +14,8 @@ OUT_DIR/<target>/<sha1> in each target's input format (fuzz/fuzz_targets/*.rs):
   at most STEPS_PER_INPUT steps per input;
 - ctap_process: the CTAP requests (CTAPHID CBOR, 0x10) of one device in order, at most 16 per
   input, each a little-endian u16 length + the request (palmkey_fuzz::frame);
+- ctap_decode: each CTAP request alone (command byte + CBOR), and each vendor 0x51 payload
+  behind the byte 0x51;
 - vendor: each vendor 0x51 / 0x52 payload, behind selector 0x01 / 0x03;
 - cose_key: every COSE_Key on the wire: clientPIN keyAgreement (request key 3, response key
   1) and makeCredential's credential public key (authenticatorData);
@@ -123,6 +125,7 @@ def seeds_of(recording):
             cid, cmd, payload = done
             if cmd == CTAPHID_CBOR and payload:
                 requests.append(payload)
+                seeds["ctap_decode"].add(payload)
                 pending[(peer, cid)] = payload[0]
                 if payload[0] == CTAP_CLIENT_PIN:
                     try:
@@ -133,6 +136,7 @@ def seeds_of(recording):
                         pass
             elif cmd == VENDOR_SENSOR_CONTROL:
                 seeds["vendor"].add(b"\x01" + payload)
+                seeds["ctap_decode"].add(b"\x51" + payload)
             elif cmd == VENDOR_POWER_CYCLE:
                 seeds["vendor"].add(b"\x03" + payload)
         else:

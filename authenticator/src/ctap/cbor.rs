@@ -47,7 +47,12 @@ fn check_structure(value: &Value, depth: usize) -> CtapResult<()> {
             if depth >= MAX_NESTING {
                 return Err(CtapError::InvalidCbor);
             }
-            let mut keys: Vec<Vec<u8>> = entries.iter().map(|(k, _)| encode_value(k)).collect();
+            // Keys compared in canonical form: two map-valued keys with the same entries in
+            // another order are the same key (found by fuzz/fuzz_targets/ctap_decode.rs).
+            let mut keys: Vec<Vec<u8>> = entries
+                .iter()
+                .map(|(k, _)| encode_value(&canonicalize(k.clone())))
+                .collect();
             keys.sort_unstable();
             if keys.windows(2).any(|w| w[0] == w[1]) {
                 return Err(CtapError::InvalidCbor);
@@ -362,6 +367,11 @@ mod tests {
         // duplicate nested key
         assert_eq!(
             Params::parse(&hex("a101a2616101616102")),
+            Err(CtapError::InvalidCbor)
+        );
+        // duplicate map-valued keys, entries in another order: {1: {{1:1, 0:0}: 1, {0:0, 1:1}: 2}}
+        assert_eq!(
+            Params::parse(&hex("a1 01 a2 a2 01 01 00 00 01 a2 00 00 01 01 02")),
             Err(CtapError::InvalidCbor)
         );
         // trailing bytes
