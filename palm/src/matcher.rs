@@ -13,7 +13,7 @@ use crate::code::{coarse_count, BitCount, CodeMap, COARSE_BLOCK, CODE_PLANES, GR
 use crate::template::ModalityCode;
 
 /// Bits compared by a typical, unoccluded pair after alignment.
-const REFERENCE_BITS: f32 = (CODE_PLANES * 350) as f32;
+pub(crate) const REFERENCE_BITS: f32 = (CODE_PLANES * 350) as f32;
 /// Coarse-stage counterpart of [`REFERENCE_BITS`].
 const COARSE_REFERENCE_BITS: f32 = (CODE_PLANES * 24) as f32;
 /// Fewer compared bits than this: no score (mostly occluded or barely overlapping).
@@ -81,12 +81,12 @@ pub const MAX_JOINT: usize = 2;
 /// Rows of up to [`MAX_JOINT`] code maps, lane-packed: `rows[p][y]` holds row `y` of plane `p`
 /// of every modality (see [`MAX_JOINT`]).
 #[derive(Clone, Copy)]
-struct Packed {
-    rows: [[u64; GRID]; CODE_PLANES + 1],
+pub(crate) struct Packed {
+    pub(crate) rows: [[u64; GRID]; CODE_PLANES + 1],
 }
 
 impl Packed {
-    fn new<'a>(maps: impl Iterator<Item = &'a CodeMap>) -> Self {
+    pub(crate) fn new<'a>(maps: impl Iterator<Item = &'a CodeMap>) -> Self {
         let mut rows = [[0u64; GRID]; CODE_PLANES + 1];
         for (lane, map) in maps.enumerate() {
             for (p, plane) in rows.iter_mut().enumerate() {
@@ -118,11 +118,22 @@ const fn lane_keep() -> [u64; 2 * GRID - 1] {
 }
 const KEEP: [u64; 2 * GRID - 1] = lane_keep();
 
+/// [`KEEP`] for a displacement of `dx` cells (`|dx| < GRID`).
+pub(crate) fn lane_keep_for(dx: i32) -> u64 {
+    KEEP[(dx + GRID as i32 - 1) as usize]
+}
+
 /// Per-lane differing and compared bits of `a` against `b` displaced by `(dx, dy)` cells
 /// (cell `(x, y)` of `a` against `(x + dx, y + dy)` of `b`), over rows `y ≡ 0 (mod step)`.
 /// `|dx|, |dy| < GRID`.
 #[inline(always)]
-fn packed_count(a: &Packed, b: &Packed, dx: i32, dy: i32, step: usize) -> [BitCount; MAX_JOINT] {
+pub(crate) fn packed_count(
+    a: &Packed,
+    b: &Packed,
+    dx: i32,
+    dy: i32,
+    step: usize,
+) -> [BitCount; MAX_JOINT] {
     let keep = KEEP[(dx + GRID as i32 - 1) as usize];
     let sh = |w: u64| if dx >= 0 { w >> dx } else { w << (-dx) };
     // Rows y of a with y + dy inside b.
@@ -160,7 +171,14 @@ fn packed_count(a: &Packed, b: &Packed, dx: i32, dy: i32, step: usize) -> [BitCo
 /// Joint (all lanes) differing and compared bits over rows `y ≡ offset (mod step)`, for the
 /// alignment search.
 #[inline(always)]
-fn joint_count(a: &Packed, b: &Packed, dx: i32, dy: i32, step: usize, offset: usize) -> BitCount {
+pub(crate) fn joint_count(
+    a: &Packed,
+    b: &Packed,
+    dx: i32,
+    dy: i32,
+    step: usize,
+    offset: usize,
+) -> BitCount {
     let keep = KEEP[(dx + GRID as i32 - 1) as usize];
     let sh = |w: u64| if dx >= 0 { w >> dx } else { w << (-dx) };
     // First row y ≥ max(0, −dy) with y ≡ offset (mod step).
@@ -351,7 +369,7 @@ fn compare_joint_generic(
 
 /// Distance rescaled for the number of bits compared relative to `reference` bits.
 #[inline(always)]
-fn normalised_distance(c: BitCount, reference: f32) -> f32 {
+pub(crate) fn normalised_distance(c: BitCount, reference: f32) -> f32 {
     let d = c.differing as f32 / c.compared as f32;
     0.5 - (0.5 - d) * (c.compared as f32 / reference).min(1.5).sqrt()
 }

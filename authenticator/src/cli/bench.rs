@@ -31,8 +31,8 @@ pub struct BenchArgs {
     /// Only the palm measurement.
     #[arg(long)]
     pub palm_only: bool,
-    /// Identify with the sketch pre-selection alone (no exhaustive fallback): faster, but a
-    /// person the sketch misses is rejected.
+    /// Identify with the pre-selection alone (no exhaustive fallback): faster, but a person
+    /// the pre-selection misses is rejected.
     #[arg(long)]
     pub palm_no_fallback: bool,
 }

@@ -1,28 +1,31 @@
 //! The identification index: the enrolled templates decoded once, with their pre-selection
-//! sketches, kept in step with the store's enrollment gallery.
+//! codes, kept in step with the store's enrollment gallery.
 //!
 //! 1:N search: galleries up to [`IdentifyConfig::exhaustive_up_to`] people are compared
-//! exhaustively. Larger ones go through the palm crate's two-stage search (popcount scan over
-//! sketches, full comparison of the K nearest). The engine report (docs/palm-report.md) shows
-//! that the sketch does not yet keep the mate in the top K reliably, so when the pre-selected
-//! best is below the threshold the rest of the gallery is compared too
+//! exhaustively. Larger ones go through the palm crate's cascade (two quick stages on all
+//! cores, then the full matcher on the K best). The cascade misses a mate the full matcher
+//! would accept for about 0.3 % of probes (docs/palm-report.md), so when the pre-selected best
+//! is below the threshold the rest of the gallery is compared too
 //! ([`IdentifyConfig::exhaustive_fallback`]): a genuine person is then found late rather than
 //! rejected and charged a retry. The decision is always the best match over everyone compared,
 //! at the engine's calibrated threshold.
 
 use std::collections::HashMap;
 
+use rayon::prelude::*;
+
 use super::matcher::PalmMatcher;
-use crate::palm::search::{Gallery, Scratch};
+use crate::palm::search::cascade::Cascade;
+use crate::palm::search::quick::QuickRef;
 use crate::palm::template::Template;
 use crate::store::enrollments::Enrollments;
 use crate::store::state::TemplateId;
 
 /// How 1:N identification searches.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub struct IdentifyConfig {
-    /// Candidates the sketch scan hands to the full matcher.
-    pub preselect_k: usize,
+    /// The pre-selection: its stages and the K candidates it hands to the full matcher.
+    pub cascade: Cascade,
     /// Galleries up to this size are searched exhaustively.
     pub exhaustive_up_to: usize,
     /// Compare the rest when the pre-selected best does not match.
@@ -32,7 +35,7 @@ pub struct IdentifyConfig {
 impl Default for IdentifyConfig {
     fn default() -> Self {
         IdentifyConfig {
-            preselect_k: 64,
+            cascade: Cascade::default(),
             exhaustive_up_to: 128,
             exhaustive_fallback: true,
         }
@@ -49,16 +52,15 @@ pub struct Identified {
 struct Entry {
     template_id: TemplateId,
     template: Template,
-    sketch: Vec<u64>,
 }
 
-/// Decoded templates + sketch gallery for one revision of the enrollments.
+/// Decoded templates + pre-selection codes for one revision of the enrollments.
+#[derive(Default)]
 pub struct Index {
     revision: Option<u64>,
     entries: Vec<Entry>,
-    /// Labels are positions in `entries`.
-    gallery: Gallery<()>,
-    scratch: Scratch,
+    /// `quick[i]` is the pre-selection code of `entries[i]`.
+    quick: Vec<QuickRef>,
     /// How many identifications needed the exhaustive fallback (for the bench and logs).
     fallbacks: u64,
 }
@@ -73,14 +75,8 @@ impl std::fmt::Debug for Index {
 }
 
 impl Index {
-    pub fn new(matcher: &PalmMatcher) -> Self {
-        Index {
-            revision: None,
-            entries: Vec::new(),
-            gallery: Gallery::new(matcher.sketch_words()),
-            scratch: Scratch::default(),
-            fallbacks: 0,
-        }
+    pub fn new() -> Self {
+        Self::default()
     }
 
     pub fn len(&self) -> usize {
@@ -99,7 +95,7 @@ impl Index {
     /// new ones are decoded on all cores (decoding resamples the code at several scales,
     /// ~1 ms each, so 10,000 people take seconds, once). A stored template that no longer
     /// decodes (engine upgrade) is skipped with a warning: that person must re-enroll.
-    pub fn sync(&mut self, enrollments: &Enrollments, matcher: &PalmMatcher) {
+    pub fn sync(&mut self, enrollments: &Enrollments) {
         if self.revision == Some(enrollments.revision()) {
             return;
         }
@@ -117,7 +113,6 @@ impl Index {
             match Template::from_bytes(&person.template) {
                 Ok(template) => Some(Entry {
                     template_id: person.template_id.clone(),
-                    sketch: matcher.sketch(&template),
                     template,
                 }),
                 Err(err) => {
@@ -130,27 +125,23 @@ impl Index {
         for entry in decoded.into_iter().flatten() {
             known.insert(entry.template_id.clone(), entry);
         }
-        let mut gallery = Gallery::new(matcher.sketch_words());
-        gallery.reserve(people.len());
+        self.quick.clear();
         for person in people {
             if let Some(entry) = known.remove(&person.template_id) {
-                gallery.push(self.entries.len() as u32, &entry.sketch, ());
+                self.quick.push(QuickRef::new(&entry.template));
                 self.entries.push(entry);
             }
         }
-        self.gallery = gallery;
         self.revision = Some(enrollments.revision());
         tracing::debug!(people = self.entries.len(), "identification index synced");
     }
 
     /// Add one decoded template directly (bench and tests building large galleries).
-    pub fn push(&mut self, template_id: TemplateId, template: Template, matcher: &PalmMatcher) {
-        let sketch = matcher.sketch(&template);
-        self.gallery.push(self.entries.len() as u32, &sketch, ());
+    pub fn push(&mut self, template_id: TemplateId, template: Template) {
+        self.quick.push(QuickRef::new(&template));
         self.entries.push(Entry {
             template_id,
             template,
-            sketch,
         });
     }
 
@@ -171,34 +162,42 @@ impl Index {
             return None;
         }
         let threshold = matcher.threshold();
-        let score = |i: usize| matcher.score(probe, &self.entries[i].template);
-        let mut best: Option<(usize, f32)> = None;
-        let consider = |i: usize, best: &mut Option<(usize, f32)>| {
-            let s = score(i);
-            if best.is_none_or(|(_, b)| s > b) {
-                *best = Some((i, s));
-            }
+        // The full matcher over `people` on all cores; the best (highest, then earliest) wins.
+        let best_of = |people: Vec<usize>| {
+            people
+                .into_par_iter()
+                .map(|i| (i, matcher.score(probe, &self.entries[i].template)))
+                .reduce_with(|a, b| {
+                    if b.1 > a.1 || (b.1 == a.1 && b.0 < a.0) {
+                        b
+                    } else {
+                        a
+                    }
+                })
         };
-        if n <= config.exhaustive_up_to.max(config.preselect_k) {
-            (0..n).for_each(|i| consider(i, &mut best));
+        let best = if n <= config.exhaustive_up_to.max(config.cascade.k) {
+            best_of((0..n).collect())
         } else {
-            let sketch = matcher.sketch(probe);
-            let candidates = self
-                .gallery
-                .preselect(&sketch, config.preselect_k, &mut self.scratch)
-                .to_vec();
-            candidates
-                .iter()
-                .for_each(|&i| consider(i as usize, &mut best));
+            let candidates: Vec<usize> = config
+                .cascade
+                .preselect(&matcher.quick_probe(probe), &self.quick)
+                .into_iter()
+                .map(|i| i as usize)
+                .collect();
+            let mut taken = vec![false; n];
+            candidates.iter().for_each(|&i| taken[i] = true);
+            let best = best_of(candidates);
             if config.exhaustive_fallback && best.is_none_or(|(_, s)| s < threshold) {
                 self.fallbacks += 1;
-                let mut taken = vec![false; n];
-                candidates.iter().for_each(|&i| taken[i as usize] = true);
-                (0..n)
-                    .filter(|&i| !taken[i])
-                    .for_each(|i| consider(i, &mut best));
+                let rest = best_of((0..n).filter(|&i| !taken[i]).collect());
+                [best, rest]
+                    .into_iter()
+                    .flatten()
+                    .reduce(|a, b| if b.1 > a.1 { b } else { a })
+            } else {
+                best
             }
-        }
+        };
         let (i, s) = best.filter(|&(_, s)| s >= threshold)?;
         Some(Identified {
             template_id: self.entries[i].template_id.clone(),

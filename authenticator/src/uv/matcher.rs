@@ -1,11 +1,11 @@
 //! The palm engine as palm UV uses it: extraction with quality, presentation-attack detection,
-//! 1:1 scores at the calibrated threshold, and the pre-selection sketch for 1:N.
+//! 1:1 scores at the calibrated threshold, and the probe side of the 1:N pre-selection.
 
 use crate::palm::capture::Capture;
 use crate::palm::engine::{Engine, ExtractError};
 use crate::palm::eval::engine_bio::{EngineBiometric, EvalModality};
-use crate::palm::eval::run::Biometric;
 use crate::palm::pad::{self, PadParams, PadVerdict};
+use crate::palm::search::quick::QuickProbe;
 use crate::palm::template::Template;
 
 /// What one presentation gave.
@@ -70,11 +70,8 @@ impl PalmMatcher {
         self.engine().config().fusion.threshold
     }
 
-    pub fn sketch_words(&self) -> usize {
-        self.bio.sketch_words()
-    }
-
-    pub fn sketch(&self, template: &Template) -> Vec<u64> {
-        self.bio.sketch(template)
+    /// The probe side of the 1:N pre-selection, weighting the modalities as the fusion does.
+    pub fn quick_probe(&self, probe: &Template) -> QuickProbe {
+        QuickProbe::new(probe, self.engine().config().fusion.fused.weights)
     }
 }

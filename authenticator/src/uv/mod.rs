@@ -5,7 +5,7 @@
 //! - [`PalmUv`] implements [`crate::ctap::BuiltInUv`] and [`crate::ctap::user::BioEnroller`]
 //!   over a [`crate::sensor::PalmSensor`]. Wire it in with
 //!   `authenticator.set_builtin_uv(Box::new(PalmUv::new(sensor)))`.
-//! - [`index`]: decoded templates + sketches for 1:N identification.
+//! - [`index`]: decoded templates + pre-selection codes for 1:N identification.
 //! - [`feedback`]: palm quality reasons → CTAP lastEnrollSampleStatus.
 //! - [`probe`]: sensor → judged capture (and pre-extracted probes for the bench).
 //!

@@ -30,7 +30,7 @@ use crate::store::state::{TemplateId, MAX_UV_RETRIES};
 use crate::store::Store;
 
 /// Palm UV settings; `Default` is what `palmkey serve` uses.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct PalmUvConfig {
     /// Good samples an enrollment needs (maxCaptureSamplesRequiredForEnroll).
     pub samples_required: u8,
@@ -96,7 +96,7 @@ impl PalmUv {
     pub fn with_source(source: Box<dyn ProbeSource>, config: PalmUvConfig) -> Self {
         let matcher = PalmMatcher::new();
         PalmUv {
-            index: Index::new(&matcher),
+            index: Index::new(),
             source,
             matcher,
             config,
@@ -114,7 +114,7 @@ impl PalmUv {
 
     /// Decode the enrolled templates now rather than on the first verification (start-up).
     pub fn warm(&mut self, store: &Store) {
-        self.index.sync(store.enrollments(), &self.matcher);
+        self.index.sync(store.enrollments());
     }
 
     /// The identification index (bench: build a large gallery without re-decoding).
@@ -189,7 +189,7 @@ impl PalmUv {
                         SampleStatus::MergeFailure
                     }
                 } else {
-                    self.index.sync(store.enrollments(), &self.matcher);
+                    self.index.sync(store.enrollments());
                     if let Some(who) = self
                         .index
                         .identify(&t, &self.matcher, &self.config.identify)
@@ -262,7 +262,7 @@ impl BuiltInUv for PalmUv {
         if store.state().uv_retries == 0 {
             return Err(CtapError::UvBlocked);
         }
-        self.index.sync(store.enrollments(), &self.matcher);
+        self.index.sync(store.enrollments());
         if self.index.is_empty() {
             return Err(CtapError::NotAllowed);
         }

@@ -2,8 +2,10 @@
 //! pick K candidates, the full matcher decides among them.
 
 pub mod bench;
+pub mod cascade;
 pub mod derive;
 pub mod gallery;
+pub mod quick;
 pub mod sketch;
 
 pub use gallery::{Gallery, Hit, Scratch};

@@ -146,9 +146,8 @@ pub fn run(
             ..PalmUvConfig::default()
         };
         let mut palm = PalmUv::with_source(Box::new(PreExtracted::new(probes)), config);
-        let matcher = palm.matcher().clone();
         for (id, template) in ids.iter().zip(gallery) {
-            palm.index_mut().push(id.clone(), template, &matcher);
+            palm.index_mut().push(id.clone(), template);
         }
         palm.index_mut()
             .set_revision(store.enrollments().revision());

@@ -1,0 +1,237 @@
+//! Study of 1:N stage-1 designs as matchers in their own right: a stage 1 keeps the mate among
+//! the K best of N people about as often as it verifies at FAR = K / N, so each design is
+//! reported as TAR at FAR 1e-2 … 1e-4 (gallery = sample 0 of each identity, probes = the
+//! others), with its cost per comparison on one core. Also prints where the full matcher finds
+//! genuine pairs (rotation, scale, shift), which bounds how far stage 1 must search.
+//!
+//! `cargo run --release -p palmkey-palm --example preselect_study -- DATASET`
+//! (a tuning dataset, never the reserved evaluation seed).
+
+use std::collections::BTreeMap;
+use std::time::Instant;
+
+use palmkey_palm::dataset::Dataset;
+use palmkey_palm::engine::Engine;
+use palmkey_palm::matcher::{compare_joint, SearchRange};
+use palmkey_palm::search::cascade::Cascade;
+use palmkey_palm::search::quick::{QuickProbe, QuickRef, StageParams};
+use palmkey_palm::template::Template;
+use rayon::prelude::*;
+
+/// A probe's (coarse, refined) distance to its mate and to every other gallery entry.
+type ProbeRow = ((f32, f32), Vec<(f32, f32)>);
+
+fn tar_at(genuine: &[f32], impostor: &[f32], far: f64) -> f64 {
+    // Distances: lower = more similar. Threshold = the FAR quantile of impostors.
+    let mut imp = impostor.to_vec();
+    imp.sort_by(f32::total_cmp);
+    let k = ((imp.len() as f64 * far).floor() as usize).min(imp.len() - 1);
+    let t = imp[k];
+    genuine.iter().filter(|&&g| g < t).count() as f64 / genuine.len() as f64
+}
+
+fn main() {
+    let root = std::env::args().nth(1).expect("dataset dir");
+    let ds = Dataset::open(std::path::Path::new(&root)).unwrap();
+    let engine = Engine::default();
+    let samples: Vec<(usize, usize, &palmkey_palm::dataset::SampleEntry)> = ds
+        .identities()
+        .iter()
+        .enumerate()
+        .flat_map(|(i, id)| id.samples.iter().enumerate().map(move |(k, s)| (i, k, s)))
+        .collect();
+    let t: Vec<(usize, usize, Option<Template>)> = samples
+        .par_iter()
+        .map(|(i, k, s)| (*i, *k, engine.extract(&s.load().unwrap()).ok()))
+        .collect();
+    let gallery: Vec<(usize, &Template)> = t
+        .iter()
+        .filter(|(_, k, t)| *k == 0 && t.is_some())
+        .map(|(i, _, t)| (*i, t.as_ref().unwrap()))
+        .collect();
+    let probes: Vec<(usize, &Template)> = t
+        .iter()
+        .filter(|(i, k, t)| *k != 0 && t.is_some() && gallery.iter().any(|(j, _)| j == i))
+        .map(|(i, _, t)| (*i, t.as_ref().unwrap()))
+        .collect();
+    println!("gallery {}, probes {}", gallery.len(), probes.len());
+
+    // Where genuine pairs align.
+    let mut hist: BTreeMap<String, usize> = BTreeMap::new();
+    for (i, p) in &probes {
+        let g = gallery.iter().find(|(j, _)| j == i).unwrap().1;
+        let pairs = [
+            (p.print().unwrap(), g.print().unwrap()),
+            (p.vein().unwrap(), g.vein().unwrap()),
+        ];
+        if let Some((_, a)) = compare_joint(&pairs, SearchRange::default()) {
+            *hist
+                .entry(format!("rot {:+3} scale {}", a.rotation_deg, a.scale))
+                .or_default() += 1;
+            let r = a.dx.abs().max(a.dy.abs());
+            *hist.entry(format!("chebyshev shift {r:2}")).or_default() += 1;
+        }
+    }
+    for (k, v) in &hist {
+        println!("  genuine {k}: {v}");
+    }
+
+    let refs: Vec<(usize, QuickRef)> = gallery
+        .iter()
+        .map(|(j, g)| (*j, QuickRef::new(g)))
+        .collect();
+    let weights = engine.config().fusion.fused.weights;
+    let cascade = Cascade::default();
+    let c = cascade.coarse;
+    let designs: Vec<(&str, StageParams)> = vec![
+        (
+            "scale 1 only, step 2, rows 4",
+            StageParams {
+                all_scales: false,
+                ..c
+            },
+        ),
+        ("coarse (default)", c),
+    ];
+    // Cost at N = 10,000 (gallery entries repeated): the whole cascade on all cores, and the
+    // coarse scan alone on one core.
+    let big: Vec<QuickRef> = (0..10_000)
+        .map(|i| QuickRef::new(gallery[i % gallery.len()].1))
+        .collect();
+    let mut whole = Vec::new();
+    let mut coarse_only = Vec::new();
+    for (_, p) in probes.iter().take(15) {
+        let q = QuickProbe::new(p, weights);
+        let start = Instant::now();
+        std::hint::black_box(cascade.preselect(&q, &big));
+        whole.push(start.elapsed().as_secs_f64() * 1e3);
+        let start = Instant::now();
+        std::hint::black_box(q.scan(cascade.coarse).search(&big));
+        coarse_only.push(start.elapsed().as_secs_f64() * 1e3);
+    }
+    let median = |v: &mut Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    println!(
+        "N = 10,000: cascade (all cores) median {:.2} ms; coarse scan on one core median {:.2} ms",
+        median(&mut whole),
+        median(&mut coarse_only)
+    );
+    // Per design: (genuine, impostors) distances; the last entry is the default coarse stage
+    // refined as the cascade's fine stage does.
+    let mut results: Vec<(Vec<f32>, Vec<f32>)> = Vec::new();
+    let mut refined: (Vec<f32>, Vec<f32>) = Default::default();
+    for (name, params) in &designs {
+        let rows: Vec<ProbeRow> = probes
+            .par_iter()
+            .map(|(i, p)| {
+                let q = QuickProbe::new(p, weights);
+                let mut genuine = (f32::NAN, f32::NAN);
+                let mut imp = Vec::with_capacity(refs.len());
+                for (j, r) in &refs {
+                    let pose = q.search(r, params);
+                    let d = (pose.distance, q.refine(r, pose, cascade.fine_rows).distance);
+                    if j == i {
+                        genuine = d;
+                    } else {
+                        imp.push(d);
+                    }
+                }
+                (genuine, imp)
+            })
+            .collect();
+        let genuine: Vec<f32> = rows.iter().map(|r| r.0 .0).collect();
+        let impostor: Vec<f32> = rows.iter().flat_map(|r| r.1.iter().map(|d| d.0)).collect();
+        let q = QuickProbe::new(probes[0].1, weights);
+        let start = Instant::now();
+        for _ in 0..3 {
+            for (_, r) in &refs {
+                std::hint::black_box(q.search(r, params));
+            }
+        }
+        let us = start.elapsed().as_secs_f64() * 1e6 / (3 * refs.len()) as f64;
+        let report = |name: &str, genuine: &[f32], impostor: &[f32], us: f64| {
+            println!(
+                "{name:<32} TAR@1e-1 {:.4} @1e-2 {:.4} @1e-3 {:.4} @1e-4 {:.4}  {us:.2} µs/cmp",
+                tar_at(genuine, impostor, 1e-1),
+                tar_at(genuine, impostor, 1e-2),
+                tar_at(genuine, impostor, 1e-3),
+                tar_at(genuine, impostor, 1e-4),
+            );
+        };
+        report(name, &genuine, &impostor, us);
+        refined = (
+            rows.iter().map(|r| r.0 .1).collect(),
+            rows.iter().flat_map(|r| r.1.iter().map(|d| d.1)).collect(),
+        );
+        report("  refined (fine stage)", &refined.0, &refined.1, f64::NAN);
+        results.push((genuine, impostor));
+    }
+    results.push(refined);
+    // Cascades: genuine kept by A at FAR fa and by B at FAR fb.
+    let quantile = |imp: &[f32], far: f64| {
+        let mut v = imp.to_vec();
+        v.sort_by(f32::total_cmp);
+        v[((v.len() as f64 * far) as usize).min(v.len() - 1)]
+    };
+    for a in 0..2 {
+        {
+            let b = 2;
+            for (fa, fb) in [(0.1, 0.003), (0.05, 0.003), (0.1, 0.001)] {
+                let (ta, tb) = (quantile(&results[a].1, fa), quantile(&results[b].1, fb));
+                let kept = (0..results[a].0.len())
+                    .filter(|&i| results[a].0[i] < ta && results[b].0[i] < tb)
+                    .count();
+                println!(
+                    "cascade {} @{fa} -> refined default @{fb}: recall {:.4}",
+                    designs[a].0,
+                    kept as f64 / results[a].0.len() as f64
+                );
+            }
+        }
+    }
+    // Reference: the full matcher as a stage.
+    let full: Vec<(f32, Vec<f32>)> = probes
+        .par_iter()
+        .map(|(i, p)| {
+            let mut genuine = f32::NAN;
+            let mut imp = Vec::new();
+            for (j, g) in &gallery {
+                let d = -engine.compare(p, g).fused;
+                if j == i {
+                    genuine = d
+                } else {
+                    imp.push(d)
+                }
+            }
+            (genuine, imp)
+        })
+        .collect();
+    let genuine: Vec<f32> = full.iter().map(|r| r.0).collect();
+    let impostor: Vec<f32> = full.iter().flat_map(|r| r.1.iter().copied()).collect();
+    println!(
+        "{:<32} TAR@1e-1 {:.4} @1e-2 {:.4} @1e-3 {:.4} @1e-4 {:.4}",
+        "full engine",
+        tar_at(&genuine, &impostor, 1e-1),
+        tar_at(&genuine, &impostor, 1e-2),
+        tar_at(&genuine, &impostor, 1e-3),
+        tar_at(&genuine, &impostor, 1e-4),
+    );
+    // The loss that matters: genuine probes the full matcher accepts at its operating threshold
+    // that the default cascade (coarse 10 % -> fine 0.3 %) would not hand to it.
+    let threshold = engine.config().fusion.threshold;
+    let (ta, tb) = (quantile(&results[1].1, 0.1), quantile(&results[2].1, 0.003));
+    let accepted: Vec<usize> = (0..genuine.len())
+        .filter(|&i| -genuine[i] >= threshold)
+        .collect();
+    let lost = accepted
+        .iter()
+        .filter(|&&i| !(results[1].0[i] < ta && results[2].0[i] < tb))
+        .count();
+    println!(
+        "full matcher accepts {} of {} probes at its threshold; the cascade loses {lost} of them",
+        accepted.len(),
+        genuine.len()
+    );
+}
