@@ -197,6 +197,39 @@ impl Plane {
     }
 }
 
+/// A Gabor kernel's side, its Gaussian envelope (elongated along the line) and the envelope
+/// times `carrier` of the phase across the line, both row-major.
+fn gabor_parts(
+    theta: f32,
+    sigma: f32,
+    wavelength: f32,
+    carrier: fn(f32) -> f32,
+) -> (usize, Vec<f32>, Vec<f32>) {
+    let radius = (2.5 * sigma).ceil() as i32;
+    let side = (2 * radius + 1) as usize;
+    let (s, c) = theta.sin_cos();
+    let mut env = Vec::with_capacity(side * side);
+    let mut data = Vec::with_capacity(side * side);
+    for y in -radius..=radius {
+        for x in -radius..=radius {
+            let (xf, yf) = (x as f32, y as f32);
+            // Distance across the line (normal direction) and along it.
+            let across = -xf * s + yf * c;
+            let along = xf * c + yf * s;
+            let e = (-(across * across + 0.5 * along * along) / (2.0 * sigma * sigma)).exp();
+            env.push(e);
+            data.push(e * carrier(2.0 * std::f32::consts::PI * across / wavelength));
+        }
+    }
+    (side, env, data)
+}
+
+/// Scales `data` to unit L1 norm.
+fn unit_l1(data: &mut [f32]) {
+    let l1: f32 = data.iter().map(|v| v.abs()).sum();
+    data.iter_mut().for_each(|v| *v /= l1);
+}
+
 /// A square convolution kernel of odd side.
 #[derive(Debug, Clone)]
 pub struct Kernel {
@@ -209,27 +242,11 @@ impl Kernel {
     /// *line* the filter responds to; `wavelength` and `sigma` are in pixels of the plane it is
     /// applied to. A dark line along `theta` gives a strongly negative response.
     pub fn gabor_even(theta: f32, sigma: f32, wavelength: f32) -> Kernel {
-        let radius = (2.5 * sigma).ceil() as i32;
-        let side = (2 * radius + 1) as usize;
-        let (s, c) = theta.sin_cos();
-        let mut env = Vec::with_capacity(side * side);
-        let mut data = Vec::with_capacity(side * side);
-        for y in -radius..=radius {
-            for x in -radius..=radius {
-                let (xf, yf) = (x as f32, y as f32);
-                // Distance across the line (normal direction) and along it.
-                let across = -xf * s + yf * c;
-                let along = xf * c + yf * s;
-                let e = (-(across * across + 0.5 * along * along) / (2.0 * sigma * sigma)).exp();
-                env.push(e);
-                data.push(e * (2.0 * std::f32::consts::PI * across / wavelength).cos());
-            }
-        }
+        let (side, env, mut data) = gabor_parts(theta, sigma, wavelength, f32::cos);
         // Remove the DC under the envelope so the kernel ignores uniform brightness.
         let dc = data.iter().sum::<f32>() / env.iter().sum::<f32>();
         data.iter_mut().zip(&env).for_each(|(d, e)| *d -= dc * e);
-        let l1: f32 = data.iter().map(|v| v.abs()).sum();
-        data.iter_mut().for_each(|v| *v /= l1);
+        unit_l1(&mut data);
         Kernel { side, data }
     }
 
@@ -238,21 +255,8 @@ impl Kernel {
     /// even filter passes through zero, so `even² + odd²` is a line energy that does not depend
     /// on where exactly the sampling point sits across the line.
     pub fn gabor_odd(theta: f32, sigma: f32, wavelength: f32) -> Kernel {
-        let radius = (2.5 * sigma).ceil() as i32;
-        let side = (2 * radius + 1) as usize;
-        let (s, c) = theta.sin_cos();
-        let mut data = Vec::with_capacity(side * side);
-        for y in -radius..=radius {
-            for x in -radius..=radius {
-                let (xf, yf) = (x as f32, y as f32);
-                let across = -xf * s + yf * c;
-                let along = xf * c + yf * s;
-                let e = (-(across * across + 0.5 * along * along) / (2.0 * sigma * sigma)).exp();
-                data.push(e * (2.0 * std::f32::consts::PI * across / wavelength).sin());
-            }
-        }
-        let l1: f32 = data.iter().map(|v| v.abs()).sum();
-        data.iter_mut().for_each(|v| *v /= l1);
+        let (side, _, mut data) = gabor_parts(theta, sigma, wavelength, f32::sin);
+        unit_l1(&mut data);
         Kernel { side, data }
     }
 
