@@ -26,5 +26,5 @@ bash desktop-app/tests/e2e.sh
 section "fuzz smoke run (cargo fuzz, 5 s per target; long runs: scripts/hardening/fuzz-long.sh)"
 scripts/hardening/fuzz.sh --seconds 5
 
-section "uhid in a QEMU guest: libfido2 + python-fido2 over hidraw"
+section "uhid in a QEMU guest: libfido2, python-fido2 and Chromium over hidraw"
 bash tests/hid-vm/run.sh
