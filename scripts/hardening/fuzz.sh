@@ -68,10 +68,10 @@ for t in "${targets[@]}"; do
     crashes=1
   fi
   end=$(date +%s.%N)
-  execs=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "$log" | grep -o '[0-9]*$' || true)
+  execs=$(grep -ao 'stat::number_of_executed_units: *[0-9]*' "$log" | grep -o '[0-9]*$' || true)
   if [ -z "$execs" ]; then
     # No final stats (a crash): the last status line's #N is the executions so far.
-    execs=$(grep -o '^#[0-9]*' "$log" | tail -1 | tr -d '#' || true)
+    execs=$(grep -ao '^#[0-9]*' "$log" | tail -1 | tr -d '#' || true)
   fi
   line=$(awk -v t="$t" -v n="${execs:-0}" -v a="$start" -v b="$end" -v c="$crashes" \
     'BEGIN { s = b - a; printf "fuzz %s execs=%d seconds=%.0f execs_per_s=%.0f crashes=%d", t, n, s, n / s, c }')
