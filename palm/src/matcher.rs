@@ -119,6 +119,7 @@ const fn lane_keep() -> [u64; 2 * GRID - 1] {
 const KEEP: [u64; 2 * GRID - 1] = lane_keep();
 
 /// [`KEEP`] for a displacement of `dx` cells (`|dx| < GRID`).
+#[inline(always)]
 pub(crate) fn lane_keep_for(dx: i32) -> u64 {
     KEEP[(dx + GRID as i32 - 1) as usize]
 }
@@ -134,7 +135,7 @@ pub(crate) fn packed_count(
     dy: i32,
     step: usize,
 ) -> [BitCount; MAX_JOINT] {
-    let keep = KEEP[(dx + GRID as i32 - 1) as usize];
+    let keep = lane_keep_for(dx);
     let sh = |w: u64| if dx >= 0 { w >> dx } else { w << (-dx) };
     // Rows y of a with y + dy inside b.
     let first = (-dy).max(0) as usize;
@@ -179,7 +180,7 @@ pub(crate) fn joint_count(
     step: usize,
     offset: usize,
 ) -> BitCount {
-    let keep = KEEP[(dx + GRID as i32 - 1) as usize];
+    let keep = lane_keep_for(dx);
     let sh = |w: u64| if dx >= 0 { w >> dx } else { w << (-dx) };
     // First row y ≥ max(0, −dy) with y ≡ offset (mod step).
     let lowest = (-dy).max(0) as usize;

@@ -184,11 +184,11 @@ impl Index {
                 .into_iter()
                 .map(|i| i as usize)
                 .collect();
-            let mut taken = vec![false; n];
-            candidates.iter().for_each(|&i| taken[i] = true);
-            let best = best_of(candidates);
+            let best = best_of(candidates.clone());
             if config.exhaustive_fallback && best.is_none_or(|(_, s)| s < threshold) {
                 self.fallbacks += 1;
+                let mut taken = vec![false; n];
+                candidates.iter().for_each(|&i| taken[i] = true);
                 let rest = best_of((0..n).filter(|&i| !taken[i]).collect());
                 [best, rest]
                     .into_iter()

@@ -263,11 +263,7 @@ mod tests {
 
     fn random_template(seed: u64) -> Template {
         let mut state = seed;
-        let mut next = move || {
-            state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
-            let z = (state ^ (state >> 31)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-            z ^ (z >> 29)
-        };
+        let mut next = move || crate::search::derive::splitmix(&mut state);
         let mut code = || {
             let variants = [0i8, -5, 5]
                 .map(|deg| {
