@@ -4,8 +4,18 @@
 //! others), with its cost per comparison on one core. Also prints where the full matcher finds
 //! genuine pairs (rotation, scale, shift), which bounds how far stage 1 must search.
 //!
-//! `cargo run --release -p palmkey-palm --example preselect_study -- DATASET`
-//! (a tuning dataset, never the reserved evaluation seed).
+//! Then the search the authenticator runs ([`Gallery::search`]) at realistic gallery sizes: the
+//! dataset's gallery plus distractors derived from it ([`Derivation`]) up to each N given, every
+//! probe searched with the exhaustive fallback off. Counted per N and per cascade variant: mates
+//! the full matcher accepts (score at its threshold), of those how many the search returns, and
+//! any other identity it returns at the threshold. A mate the cascade loses is the accuracy it
+//! loses against exhaustive search (which finds every accepted mate unless a distractor outscores
+//! it, counted too).
+//!
+//! `cargo run --release -p palmkey-palm --example preselect_study -- DATASET [N,N,...]`
+//! (a tuning dataset, never the reserved evaluation seed; N default 10000). `CASCADES=a,b`
+//! picks variants by name (default: all of [`variants`]); `QUICK=1` skips the stage-by-stage
+//! study and runs the gallery search only.
 
 use std::collections::BTreeMap;
 use std::time::Instant;
@@ -14,9 +24,12 @@ use palmkey_palm::dataset::Dataset;
 use palmkey_palm::engine::Engine;
 use palmkey_palm::matcher::{compare_joint, SearchRange};
 use palmkey_palm::search::cascade::Cascade;
+use palmkey_palm::search::derive::Derivation;
 use palmkey_palm::search::quick::{QuickProbe, QuickRef, StageParams};
+use palmkey_palm::search::{Gallery, SearchConfig};
 use palmkey_palm::template::Template;
 use rayon::prelude::*;
+use std::sync::OnceLock;
 
 /// A probe's (coarse, refined) distance to its mate and to every other gallery entry.
 type ProbeRow = ((f32, f32), Vec<(f32, f32)>);
@@ -55,10 +68,159 @@ fn main() {
         .map(|(i, _, t)| (*i, t.as_ref().unwrap()))
         .collect();
     println!("gallery {}, probes {}", gallery.len(), probes.len());
+    let sizes: Vec<usize> = std::env::args()
+        .nth(2)
+        .unwrap_or_else(|| "10000".into())
+        .split(',')
+        .map(|n| n.parse().expect("gallery sizes N,N,..."))
+        .collect();
+    if std::env::var_os("QUICK").is_none() {
+        stage_study(&engine, &gallery, &probes);
+    }
+    for n in sizes {
+        gallery_search(&engine, &gallery, &probes, n);
+    }
+}
 
+/// Named cascade variants the gallery search is measured with (the default first).
+fn variants() -> Vec<(&'static str, Cascade)> {
+    let d = Cascade::default();
+    vec![
+        ("default", d),
+        (
+            "scale1",
+            Cascade {
+                coarse: StageParams {
+                    all_scales: false,
+                    ..d.coarse
+                },
+                ..d
+            },
+        ),
+        (
+            "keep5",
+            Cascade {
+                coarse_keep: 0.05,
+                ..d
+            },
+        ),
+        // Shifts -3, -1, 1, 3: 16 instead of 25 per frame, every shift within ±4 one cell
+        // from a tried one (as ±4 step 2 leaves every shift within ±5).
+        (
+            "odd4",
+            Cascade {
+                coarse: StageParams {
+                    reach: 3,
+                    ..d.coarse
+                },
+                ..d
+            },
+        ),
+    ]
+}
+
+/// One probe's search at one N.
+struct Row {
+    /// The full matcher accepts the probe's mate (score at its threshold).
+    accepted: bool,
+    /// The search returned the mate at the threshold.
+    found: bool,
+    /// The search returned another identity at the threshold.
+    other: bool,
+    /// A candidate outscored the accepted mate (exhaustive search would return it too).
+    outscored: bool,
+}
+
+/// [`Gallery::search`] over the dataset's gallery plus derived distractors up to `n` people.
+fn gallery_search(
+    engine: &Engine,
+    gallery: &[(usize, &Template)],
+    probes: &[(usize, &Template)],
+    n: usize,
+) {
+    let real = gallery.len();
+    let n = n.max(real);
+    let mut g = Gallery::new();
+    let codes: Vec<QuickRef> = (0..n)
+        .into_par_iter()
+        .map(|i| {
+            let base = gallery[i % real].1;
+            if i < real {
+                QuickRef::new(base)
+            } else {
+                Derivation::new(i as u64).quick_ref(base)
+            }
+        })
+        .collect();
+    codes.into_iter().for_each(|c| g.push(c));
+    // Distractor templates, materialised once when first pre-selected.
+    let derived: Vec<OnceLock<Template>> = (0..n).map(|_| OnceLock::new()).collect();
+    let reference = |i: usize| -> &Template {
+        if i < real {
+            gallery[i].1
+        } else {
+            derived[i].get_or_init(|| Derivation::new(i as u64).template(gallery[i % real].1))
+        }
+    };
+    let threshold = engine.config().fusion.threshold;
+    let weights = engine.config().fusion.fused.weights;
+    let wanted = std::env::var("CASCADES").ok();
+    for (name, cascade) in variants() {
+        if wanted
+            .as_deref()
+            .is_some_and(|w| !w.split(',').any(|v| v == name))
+        {
+            continue;
+        }
+        let config = SearchConfig {
+            cascade,
+            exhaustive_up_to: 0,
+            exhaustive_fallback: false,
+        };
+        let start = Instant::now();
+        let rows: Vec<Row> = probes
+            .par_iter()
+            .map(|(subject, p)| {
+                let mate = gallery.iter().position(|(j, _)| j == subject).unwrap();
+                let mate_score = engine.compare(p, gallery[mate].1).fused;
+                let out = g.search(
+                    || QuickProbe::new(p, weights),
+                    |i| engine.compare(p, reference(i)).fused,
+                    threshold,
+                    &config,
+                );
+                let best = out.best.filter(|h| h.score >= threshold);
+                let accepted = mate_score >= threshold;
+                let outscored = out
+                    .best
+                    .is_some_and(|h| h.index != mate && h.score > mate_score);
+                Row {
+                    accepted,
+                    found: best.is_some_and(|h| h.index == mate),
+                    other: best.is_some_and(|h| h.index != mate),
+                    outscored: accepted && outscored,
+                }
+            })
+            .collect();
+        let count = |f: fn(&Row) -> bool| rows.iter().filter(|r| f(r)).count();
+        let accepted = count(|r| r.accepted);
+        let found = count(|r| r.accepted && r.found);
+        println!(
+            "N = {n:>7} cascade {name:<8}: full matcher accepts {accepted} of {} mates; search returns {found} of them, loses {}; returns another identity at the threshold for {} probes (a candidate outscoring an accepted mate: {}); {:.1} s",
+            rows.len(),
+            accepted - found,
+            count(|r| r.other),
+            count(|r| r.outscored),
+            start.elapsed().as_secs_f64()
+        );
+    }
+}
+
+/// Each stage as a matcher of its own (TAR at FAR), and the cost at N = 10,000.
+fn stage_study(engine: &Engine, gallery: &[(usize, &Template)], probes: &[(usize, &Template)]) {
     // Where genuine pairs align.
     let mut hist: BTreeMap<String, usize> = BTreeMap::new();
-    for (i, p) in &probes {
+    for (i, p) in probes {
         let g = gallery.iter().find(|(j, _)| j == i).unwrap().1;
         let pairs = [
             (p.print().unwrap(), g.print().unwrap()),
@@ -197,7 +359,7 @@ fn main() {
         .map(|(i, p)| {
             let mut genuine = f32::NAN;
             let mut imp = Vec::new();
-            for (j, g) in &gallery {
+            for (j, g) in gallery {
                 let d = -engine.compare(p, g).fused;
                 if j == i {
                     genuine = d

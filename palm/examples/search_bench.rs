@@ -1,6 +1,6 @@
 //! The `palmkey palm bench` measurement without building the authenticator binary:
 //! `cargo run --release -p palmkey-palm --example search_bench -- [SIZES] [REAL] [QUERIES] [K]`
-//! (defaults: 10000,100000,1000000 300 200 64).
+//! (defaults: 10000,100000,1000000 300 30 32).
 
 use palmkey_palm::search::bench::{run, BenchConfig};
 
@@ -14,10 +14,9 @@ fn main() -> anyhow::Result<()> {
     let report = run(&BenchConfig {
         sizes,
         real: arg(1, "300").parse()?,
-        queries: arg(2, "200").parse()?,
-        preselect_k: arg(3, "64").parse()?,
+        queries: arg(2, "30").parse()?,
+        k: arg(3, "32").parse()?,
         seed: 7,
-        exhaustive_checks: 5,
     })?;
     print!("{}", report.to_text());
     Ok(())

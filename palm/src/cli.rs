@@ -8,7 +8,8 @@ pub enum PalmCommand {
     Synth(SynthArgs),
     /// Evaluate the engine's accuracy on a dataset (ISO/IEC 19795-1 terms).
     Eval(EvalArgs),
-    /// Benchmark 1:N search (N = 10k, 100k, 1M on one core) and template extraction.
+    /// Benchmark 1:N search (the authenticator's cascade; N = 10k, 100k, 1M on one core) and
+    /// template extraction.
     Bench(BenchArgs),
     /// Draw DET curves saved by `palm eval --det-points` into one PNG.
     DetPlot(DetPlotArgs),
@@ -45,7 +46,8 @@ pub struct EvalArgs {
     /// Print one JSON object on stdout.
     #[arg(long)]
     pub json: bool,
-    /// Also run the identification protocol (rank-1, FNIR at FPIR 1e-3, 1:N search agreement).
+    /// Also run the identification protocol (rank-1, FNIR at FPIR 1e-3, 1:N cascade vs
+    /// exhaustive search).
     #[arg(long)]
     pub identification: bool,
     /// Include presentation-attack acceptance (DIR/.attacks) in the JSON output too.
@@ -64,18 +66,15 @@ pub struct BenchArgs {
     /// Identities rendered and extracted for real (the rest of the gallery is derived).
     #[arg(long, default_value_t = 300)]
     pub real: u32,
-    /// Timed searches per gallery size.
-    #[arg(long, default_value_t = 200)]
+    /// Timed searches per gallery size (one core each: 1:1M takes seconds per search).
+    #[arg(long, default_value_t = 30)]
     pub queries: usize,
-    /// Candidates kept by the sketch pre-selection.
-    #[arg(long, default_value_t = crate::eval::identification::DEFAULT_PRESELECT_K)]
+    /// Candidates the cascade hands to the full matcher.
+    #[arg(long, default_value_t = crate::search::cascade::Cascade::default().k)]
     pub k: usize,
     /// Synthetic population.
     #[arg(long, default_value_t = 7)]
     pub seed: u64,
-    /// Searches per size also run exhaustively to check the result.
-    #[arg(long, default_value_t = 5)]
-    pub exhaustive_checks: usize,
     /// Print one JSON object on stdout.
     #[arg(long)]
     pub json: bool,

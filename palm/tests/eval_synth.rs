@@ -25,13 +25,13 @@ fn synth_then_eval_meets_accuracy_bounds() {
 
     let bio = EngineBiometric::new(EvalModality::Fused, false);
     let options = EvalOptions {
-        // 6 of 30 identities held out → 24 non-mated probes: FPIR 0.125 is measurable. K covers
-        // the whole gallery here: this checks the two-stage plumbing, not the sketch's recall
-        // (reported as `k_needed_*`; see docs/palm-report.md).
+        // 6 of 30 identities held out → 24 non-mated probes: FPIR 0.125 is measurable. K = 32
+        // covers the gallery of 24 here: this checks the plumbing, not the cascade's recall
+        // (measured by examples/preselect_study.rs; see docs/palm-report.md).
         identification: Some(IdentificationConfig {
             holdout_every: 5,
             fpir: 0.125,
-            preselect_k: 32,
+            ..IdentificationConfig::default()
         }),
         attacks: true,
     };

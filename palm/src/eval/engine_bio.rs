@@ -1,13 +1,13 @@
 //! The palmkey [`Engine`] seen through the evaluation's [`Biometric`] trait, for one modality.
 
+use super::identification::Preselection;
 use super::run::Biometric;
 use super::verification::ScoreScale;
 use crate::capture::Capture;
-use crate::code::GRID;
 use crate::engine::{Engine, EngineConfig};
 use crate::pad::{self, PadParams};
-use crate::search::sketch;
-use crate::template::{ModalityCode, Template};
+use crate::search::quick::{QuickProbe, QuickRef};
+use crate::template::Template;
 
 /// Which score the evaluation reads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -43,9 +43,6 @@ impl std::str::FromStr for EvalModality {
         }
     }
 }
-
-/// Sketch pooling: 4 × 4 code cells per block → 8 × 8 blocks, 3 words per modality.
-pub const SKETCH_BLOCK: usize = 4;
 
 /// Histogram bins over a modality's score range.
 const BINS: usize = 1 << 20;
@@ -143,32 +140,19 @@ impl Biometric for EngineBiometric {
         }
     }
 
-    fn sketch_words(&self) -> usize {
-        let per = sketch::words_for(GRID, SKETCH_BLOCK);
-        match self.modality {
-            EvalModality::Fused => 2 * per,
-            _ => per,
-        }
+    fn preselection(&self) -> Option<&dyn Preselection<Template>> {
+        Some(self)
+    }
+}
+
+/// The cascade's codes, weighting the modalities as the fusion does (as the authenticator's
+/// palm UV does).
+impl Preselection<Template> for EngineBiometric {
+    fn quick_ref(&self, template: &Template) -> QuickRef {
+        QuickRef::new(template)
     }
 
-    fn sketch(&self, t: &Template) -> Vec<u64> {
-        let per = sketch::words_for(GRID, SKETCH_BLOCK);
-        let wanted: &[usize] = match self.modality {
-            EvalModality::Print => &[0],
-            EvalModality::Vein => &[1],
-            EvalModality::Fused => &[0, 1],
-        };
-        let codes: [Option<&ModalityCode>; 2] = [t.print(), t.vein()];
-        let mut out = Vec::with_capacity(self.sketch_words());
-        for &m in wanted {
-            match codes[m] {
-                Some(code) => {
-                    let map = code.canonical();
-                    out.extend(sketch::sketch(GRID, SKETCH_BLOCK, |x, y| map.cell(x, y)));
-                }
-                None => out.extend(std::iter::repeat_n(0, per)),
-            }
-        }
-        out
+    fn quick_probe(&self, template: &Template) -> QuickProbe {
+        QuickProbe::new(template, self.engine.config().fusion.fused.weights)
     }
 }

@@ -10,16 +10,28 @@
 //! * Open set: the threshold `t` is the lowest one at which at most `fpir` of non-mated probes
 //!   return any candidate (top score ≥ t); **FNIR** = mated probes whose top candidate is not
 //!   their mate or scores below `t`. `None` when non-mated probes are fewer than 3 / fpir.
-//! * The same probes are searched with the two-stage [`Gallery`] search: the report states how
-//!   often it returns exactly the exhaustive result (same entry, same score) and how often it
-//!   takes the same decision at the open-set threshold.
+//! * The same probes are searched with the 1:N search the authenticator runs
+//!   ([`crate::search::Gallery`]: the cascade pre-selection, then the full matcher on its K
+//!   best). The report states how often the cascade alone returns exactly the exhaustive result
+//!   (same entry, same score), how often the exhaustive winner was not among the K candidates,
+//!   and, at the open-set threshold, how many mates the full matcher accepts that the cascade
+//!   alone loses and how often the decision with the exhaustive fallback differs.
 
 use rayon::prelude::*;
 
 use super::confidence::{subject_bootstrap, Interval, SubjectTally};
 use super::metrics::RULE_OF_THREE;
 use super::verification::Enrolled;
-use crate::search::{Gallery, Scratch};
+use crate::search::quick::{QuickProbe, QuickRef};
+use crate::search::{Gallery, Hit, SearchConfig};
+
+/// The 1:N pre-selection codes of a biometric's templates (see [`crate::search::quick`]).
+pub trait Preselection<T>: Sync {
+    /// The gallery side of a template.
+    fn quick_ref(&self, template: &T) -> QuickRef;
+    /// The probe side of a template.
+    fn quick_probe(&self, template: &T) -> QuickProbe;
+}
 
 /// How the identification run is set up.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -28,43 +40,55 @@ pub struct IdentificationConfig {
     pub holdout_every: usize,
     /// Target false-positive identification rate for the open-set threshold.
     pub fpir: f64,
-    /// Candidates kept by the sketch pre-selection.
-    pub preselect_k: usize,
+    /// The 1:N search measured against exhaustive search. Its exhaustive fallback is not run
+    /// (its outcome follows from the exhaustive result, see [`SearchAgreement`]).
+    pub search: SearchConfig,
 }
-
-/// Candidates kept by the sketch pre-selection unless told otherwise.
-pub const DEFAULT_PRESELECT_K: usize = 64;
 
 impl Default for IdentificationConfig {
     fn default() -> Self {
         Self {
             holdout_every: 5,
             fpir: 1e-3,
-            preselect_k: DEFAULT_PRESELECT_K,
+            // Evaluation galleries are small: run the cascade whatever the size (the product
+            // compares galleries up to 128 people exhaustively) so that it is measured.
+            search: SearchConfig {
+                exhaustive_up_to: 0,
+                ..SearchConfig::default()
+            },
         }
     }
 }
 
-/// Agreement of the two-stage search with exhaustive search over all probes.
+/// Agreement of the 1:N search with exhaustive search over all probes.
 #[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
 pub struct SearchAgreement {
+    /// The cascade ran (false: no pre-selection codes, or the gallery is small enough to be
+    /// searched exhaustively; then everything below agrees trivially).
+    pub cascade: bool,
     pub probes: usize,
+    /// Candidates handed to the full matcher and the fraction the coarse stage keeps.
     pub preselect_k: usize,
-    pub sketch_words: usize,
-    /// Same gallery entry and bit-identical score.
+    pub coarse_keep: f32,
+    /// The cascade alone (no fallback): same gallery entry and bit-identical score.
     pub same_result: usize,
     /// Mated probes only: same entry and score.
     pub mated_same_result: usize,
     pub mated_probes: usize,
-    /// Same decision (same subject above the threshold, or none) at the open-set threshold.
+    /// Probes whose exhaustive winner was not among the K candidates.
+    pub winner_missed: usize,
+    /// Mated probes whose exhaustive winner is their mate at or above the open-set threshold
+    /// that the cascade alone does not return (found only by the exhaustive fallback).
+    pub mates_lost: Option<usize>,
+    /// Probes whose pre-selected best is below the open-set threshold: the fallback compares
+    /// the rest of the gallery for them.
+    pub fallbacks: Option<usize>,
+    /// Same decision as exhaustive search (same subject at or above the threshold, or none)
+    /// with the cascade alone, and with the exhaustive fallback (which returns the exhaustive
+    /// best whenever it runs, so it can differ only where the pre-selected best already
+    /// reached the threshold and a better entry was not pre-selected).
+    pub same_decision_cascade: Option<usize>,
     pub same_decision: Option<usize>,
-    /// Smallest K that would have given every mated probe the exhaustive result.
-    pub k_needed_mated: usize,
-    /// Smallest K that would have given every probe the exhaustive result.
-    pub k_needed_all: usize,
-    /// Smallest K for the same decision at the open-set threshold on every probe: only probes
-    /// whose exhaustive winner reaches the threshold need it pre-selected.
-    pub k_needed_decision: Option<usize>,
 }
 
 /// Results of the identification protocol.
@@ -83,28 +107,35 @@ pub struct IdentificationReport {
     pub search: SearchAgreement,
 }
 
+/// A gallery hit with the subject it was enrolled under.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Found {
+    hit: Hit,
+    subject: u32,
+}
+
 #[derive(Debug, Clone, Copy)]
 struct ProbeOutcome {
     subject: u32,
     mated: bool,
-    exhaustive: Option<crate::search::Hit>,
-    fast: Option<crate::search::Hit>,
-    /// Pre-selection rank of the exhaustive winner (K must exceed it).
-    winner_rank: Option<usize>,
+    exhaustive: Option<Found>,
+    /// The best among the cascade's candidates (= `exhaustive` where the cascade did not run).
+    preselected: Option<Found>,
+    /// The exhaustive winner was among the candidates (true where the cascade did not run).
+    winner_kept: bool,
 }
 
 /// Runs the protocol. `samples` carry `(subject, sample ordinal)` and are sorted by subject;
-/// `sketch` maps a template to its `words`-word sketch; `compare` is the full matcher.
-pub fn identify<T, S, F>(
+/// `preselection` gives the pre-selection codes (`None`: exhaustive search only); `compare` is
+/// the full matcher.
+pub fn identify<T, F>(
     samples: &[(Enrolled<T>, u32)],
     config: IdentificationConfig,
-    words: usize,
-    sketch: S,
+    preselection: Option<&dyn Preselection<T>>,
     compare: F,
 ) -> IdentificationReport
 where
     T: Sync,
-    S: Fn(&T) -> Vec<u64> + Sync,
     F: Fn(&T, &T) -> f32 + Sync,
 {
     let mut subjects: Vec<u32> = samples.iter().map(|(e, _)| e.subject).collect();
@@ -114,14 +145,24 @@ where
         config.holdout_every > 0 && pos % config.holdout_every == config.holdout_every - 1
     };
 
-    let mut gallery: Gallery<usize> = Gallery::new(words);
-    let mut enrolled_subjects = Vec::new();
-    for (i, (e, ordinal)) in samples.iter().enumerate() {
-        if *ordinal == 0 && !held_out(e.subject) {
-            gallery.push(e.subject, &sketch(&e.template), i);
-            enrolled_subjects.push(e.subject);
-        }
+    // Gallery entry i is sample `enrolled[i]`.
+    let enrolled: Vec<usize> = (0..samples.len())
+        .filter(|&i| samples[i].1 == 0 && !held_out(samples[i].0.subject))
+        .collect();
+    let enrolled_subjects: Vec<u32> = enrolled.iter().map(|&i| samples[i].0.subject).collect();
+    let mut gallery = Gallery::new();
+    if let Some(pre) = preselection {
+        let codes: Vec<QuickRef> = enrolled
+            .par_iter()
+            .map(|&i| pre.quick_ref(&samples[i].0.template))
+            .collect();
+        gallery.reserve(codes.len());
+        codes.into_iter().for_each(|c| gallery.push(c));
     }
+    let search = SearchConfig {
+        exhaustive_fallback: false,
+        ..config.search
+    };
     let probes: Vec<usize> = (0..samples.len())
         .filter(|&i| {
             let (e, ordinal) = &samples[i];
@@ -129,40 +170,70 @@ where
                 || (*ordinal != 0 && enrolled_subjects.binary_search(&e.subject).is_ok())
         })
         .collect();
+    let found = |hit: Option<Hit>| {
+        hit.map(|hit| Found {
+            hit,
+            subject: enrolled_subjects[hit.index],
+        })
+    };
 
     let outcomes: Vec<ProbeOutcome> = probes
         .par_iter()
-        .map_init(Scratch::default, |scratch, &p| {
+        .map(|&p| {
             let probe = &samples[p].0;
-            let score = |&g: &usize| compare(&probe.template, &samples[g].0.template);
-            let probe_sketch = sketch(&probe.template);
-            let exhaustive = gallery.search_exhaustive(score);
+            let score = |g: usize| compare(&probe.template, &samples[enrolled[g]].0.template);
+            let exhaustive = found(
+                (0..enrolled.len())
+                    .map(|index| Hit {
+                        index,
+                        score: score(index),
+                    })
+                    .reduce(|a, b| if b.score > a.score { b } else { a }),
+            );
+            let (preselected, winner_kept) = match preselection {
+                Some(pre) => {
+                    let out = gallery.search(
+                        || pre.quick_probe(&probe.template),
+                        score,
+                        f32::INFINITY,
+                        &search,
+                    );
+                    let kept = match (&out.candidates, exhaustive) {
+                        (Some(c), Some(w)) => c.contains(&(w.hit.index as u32)),
+                        _ => true,
+                    };
+                    (found(out.best), kept)
+                }
+                None => (exhaustive, true),
+            };
             ProbeOutcome {
                 subject: probe.subject,
                 mated: !held_out(probe.subject),
                 exhaustive,
-                fast: gallery.search(&probe_sketch, config.preselect_k, scratch, score),
-                winner_rank: exhaustive.map(|h| gallery.preselect_rank(&probe_sketch, h.index)),
+                preselected,
+                winner_kept,
             }
         })
         .collect();
-    summarize(&outcomes, gallery.len(), config, words)
+    let cascade =
+        preselection.is_some() && enrolled.len() > search.exhaustive_up_to.max(search.cascade.k);
+    summarize(&outcomes, enrolled.len(), config, cascade)
 }
 
 fn summarize(
     outcomes: &[ProbeOutcome],
     gallery: usize,
     config: IdentificationConfig,
-    words: usize,
+    cascade: bool,
 ) -> IdentificationReport {
     let mated: Vec<&ProbeOutcome> = outcomes.iter().filter(|o| o.mated).collect();
-    let top = |o: &ProbeOutcome| o.exhaustive.map_or(f32::NEG_INFINITY, |h| h.score);
+    let top = |o: &ProbeOutcome| o.exhaustive.map_or(f32::NEG_INFINITY, |h| h.hit.score);
     let mut nonmated_top: Vec<f32> = outcomes.iter().filter(|o| !o.mated).map(top).collect();
     nonmated_top.sort_by(|a, b| b.total_cmp(a));
 
     let hit_at = |o: &ProbeOutcome, t: f32| {
         o.exhaustive
-            .is_some_and(|h| h.label == o.subject && h.score >= t)
+            .is_some_and(|h| h.subject == o.subject && h.hit.score >= t)
     };
     let tallies = |t: f32| -> Vec<SubjectTally> {
         let mut out: Vec<(u32, SubjectTally)> = Vec::new();
@@ -190,25 +261,34 @@ fn summarize(
         // Just above the (allowed+1)-th highest non-mated score.
         next_up(nonmated_top[allowed])
     });
-    let decision =
-        |h: Option<crate::search::Hit>, t: f32| h.filter(|h| h.score >= t).map(|h| h.label);
+    let decision = |h: Option<Found>, t: f32| h.filter(|h| h.hit.score >= t).map(|h| h.subject);
+    // What the search with its exhaustive fallback returns: the pre-selected best if it
+    // reaches the threshold, else the best over everyone (= the exhaustive result).
+    let with_fallback = |o: &ProbeOutcome, t: f32| match o.preselected {
+        Some(p) if p.hit.score >= t => Some(p),
+        _ => o.exhaustive,
+    };
+    let count = |f: &dyn Fn(&ProbeOutcome) -> bool| outcomes.iter().filter(|o| f(o)).count();
 
     let search = SearchAgreement {
+        cascade,
         probes: outcomes.len(),
-        preselect_k: config.preselect_k,
-        sketch_words: words,
-        same_result: outcomes.iter().filter(|o| o.fast == o.exhaustive).count(),
-        mated_same_result: mated.iter().filter(|o| o.fast == o.exhaustive).count(),
+        preselect_k: config.search.cascade.k,
+        coarse_keep: config.search.cascade.coarse_keep,
+        same_result: count(&|o| o.preselected == o.exhaustive),
+        mated_same_result: mated
+            .iter()
+            .filter(|o| o.preselected == o.exhaustive)
+            .count(),
         mated_probes: mated.len(),
-        k_needed_mated: k_needed(mated.iter().copied(), f32::NEG_INFINITY),
-        k_needed_all: k_needed(outcomes.iter(), f32::NEG_INFINITY),
-        k_needed_decision: threshold.map(|t| k_needed(outcomes.iter(), t)),
-        same_decision: threshold.map(|t| {
-            outcomes
-                .iter()
-                .filter(|o| decision(o.fast, t) == decision(o.exhaustive, t))
-                .count()
-        }),
+        winner_missed: count(&|o| !o.winner_kept),
+        mates_lost: threshold
+            .map(|t| count(&|o| o.mated && hit_at(o, t) && o.preselected != o.exhaustive)),
+        fallbacks: threshold.map(|t| count(&|o| decision(o.preselected, t).is_none())),
+        same_decision_cascade: threshold
+            .map(|t| count(&|o| decision(o.preselected, t) == decision(o.exhaustive, t))),
+        same_decision: threshold
+            .map(|t| count(&|o| decision(with_fallback(o, t), t) == decision(o.exhaustive, t))),
     };
     let fnir_tallies = threshold.map(|t| {
         tallies(t)
@@ -275,34 +355,34 @@ pub fn to_text(r: &IdentificationReport) -> String {
         }
     }
     let a = &r.search;
+    if !a.cascade {
+        let _ = writeln!(s, "1:N search        exhaustive (no pre-selection ran)");
+        return s;
+    }
     let _ = writeln!(
         s,
-        "1:N pre-selection {} sketch words, K = {}: same result as exhaustive for {}/{} probes ({}/{} mated){}",
-        a.sketch_words,
+        "1:N cascade       coarse keeps {:.0} %, full matcher on K = {}: same result as exhaustive for {}/{} probes ({}/{} mated); exhaustive winner not pre-selected for {}",
+        100.0 * a.coarse_keep,
         a.preselect_k,
         a.same_result,
         a.probes,
         a.mated_same_result,
         a.mated_probes,
-        a.same_decision.map_or(String::new(), |d| format!(", same decision at the threshold for {d}/{}", a.probes))
+        a.winner_missed
     );
-    let _ = writeln!(
-        s,
-        "                  K needed for the exhaustive result: {} (mated probes), {} (all probes){}",
-        a.k_needed_mated,
-        a.k_needed_all,
-        a.k_needed_decision.map_or(String::new(), |k| format!(", {k} (same decision at the threshold)"))
-    );
+    if let (Some(lost), Some(fallbacks), Some(cascade), Some(with)) = (
+        a.mates_lost,
+        a.fallbacks,
+        a.same_decision_cascade,
+        a.same_decision,
+    ) {
+        let _ = writeln!(
+            s,
+            "                  at the threshold: mates lost by the cascade alone {lost}; same decision {cascade}/{n} (cascade alone), {with}/{n} (with the exhaustive fallback, run for {fallbacks} probes)",
+            n = a.probes
+        );
+    }
     s
-}
-
-/// 1 + the largest pre-selection rank of an exhaustive winner scoring at least `t`.
-fn k_needed<'a>(outcomes: impl Iterator<Item = &'a ProbeOutcome>, t: f32) -> usize {
-    outcomes
-        .filter(|o| o.exhaustive.is_some_and(|h| h.score >= t))
-        .filter_map(|o| o.winner_rank)
-        .max()
-        .map_or(0, |r| r + 1)
 }
 
 /// The smallest f32 greater than `x` (for "strictly above this score" thresholds).
@@ -327,6 +407,8 @@ fn next_up(x: f32) -> f32 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::search::quick::tests::random_template;
+    use crate::template::Template;
 
     /// Templates are points on a line: subject s sits at 10·s, sample k adds a small offset;
     /// similarity falls with distance. Everyone is identified correctly.
@@ -350,14 +432,92 @@ mod tests {
         1.0 / (1.0 + (a - b).abs())
     }
 
-    fn sketch(t: &f32) -> Vec<u64> {
-        // Thermometer code of the position: Hamming distance grows with |a - b|.
-        let level = (*t / 10.0).round().clamp(0.0, 511.0) as u32;
-        let mut w = vec![0u64; 8];
-        for b in 0..level {
-            w[(b / 64) as usize] |= 1 << (b % 64);
+    /// Random pre-selection codes; sample `k` of subject `s` carries the codes of
+    /// `codes_of(s, k)` and the full matcher (`same_subject`) knows who is who.
+    struct Codes;
+
+    type Coded = (u32, Template);
+
+    impl Preselection<Coded> for Codes {
+        fn quick_ref(&self, t: &Coded) -> QuickRef {
+            QuickRef::new(&t.1)
         }
-        w
+        fn quick_probe(&self, t: &Coded) -> QuickProbe {
+            QuickProbe::new(&t.1, [0.3, 0.7])
+        }
+    }
+
+    fn coded(
+        subjects: u32,
+        per: u32,
+        codes_of: impl Fn(u32, u32) -> u64,
+    ) -> Vec<(Enrolled<Coded>, u32)> {
+        (0..subjects)
+            .flat_map(|s| (0..per).map(move |k| (s, k)))
+            .map(|(s, k)| {
+                let template = (s, random_template(codes_of(s, k)));
+                (
+                    Enrolled {
+                        subject: s,
+                        template,
+                    },
+                    k,
+                )
+            })
+            .collect()
+    }
+
+    fn same_subject(a: &Coded, b: &Coded) -> f32 {
+        if a.0 == b.0 {
+            1.0
+        } else {
+            -(b.0 as f32) * 1e-3
+        }
+    }
+
+    #[test]
+    fn cascade_finds_mates_whose_codes_agree() {
+        // 200 subjects, 40 held out: gallery 160 > K = 32, so the cascade runs.
+        let s = coded(200, 3, |s, _| u64::from(s));
+        let r = identify(
+            &s,
+            IdentificationConfig::default(),
+            Some(&Codes),
+            same_subject,
+        );
+        assert!(r.search.cascade);
+        assert_eq!(r.gallery, 160);
+        assert_eq!(r.rank1, 1.0);
+        assert_eq!(r.search.mated_same_result, r.search.mated_probes);
+        // A non-mated probe's exhaustive winner is the best-scoring stranger (subject 0 here),
+        // whom its random codes need not pre-select; every mated winner was pre-selected.
+        assert!(
+            r.search.winner_missed <= r.nonmated_probes,
+            "{:?}",
+            r.search
+        );
+    }
+
+    #[test]
+    fn mates_the_cascade_loses_are_counted_and_the_fallback_recovers_them() {
+        // Probes carry codes unrelated to their enrolment's: the cascade pre-selects at random
+        // (K = 32 of 800), the full matcher still knows the mate.
+        let s = coded(1000, 2, |s, k| u64::from(s) + 100_000 * u64::from(k));
+        let cfg = IdentificationConfig {
+            fpir: 1e-2,
+            ..IdentificationConfig::default()
+        };
+        let r = identify(&s, cfg, Some(&Codes), same_subject);
+        let a = r.search;
+        assert!(a.cascade);
+        assert_eq!(r.rank1, 1.0);
+        assert!(a.mated_same_result < a.mated_probes / 2, "{a:?}");
+        assert!(a.winner_missed >= a.mated_probes - a.mated_same_result);
+        let lost = a.mates_lost.expect("threshold measurable");
+        assert_eq!(lost, a.mated_probes - a.mated_same_result);
+        assert!(a.same_decision_cascade.unwrap() < a.probes);
+        assert_eq!(a.same_decision, Some(a.probes));
+        assert!(a.fallbacks.unwrap() >= lost);
     }
 
     #[test]
@@ -366,15 +526,16 @@ mod tests {
         let cfg = IdentificationConfig {
             holdout_every: 5,
             fpir: 1e-2,
-            preselect_k: 3,
+            ..IdentificationConfig::default()
         };
-        let r = identify(&s, cfg, 8, sketch, sim);
+        let r = identify(&s, cfg, None, sim);
         assert_eq!(r.gallery, 80);
         assert_eq!(r.mated_probes, 80 * 5);
         assert_eq!(r.nonmated_probes, 20 * 6);
         assert_eq!(r.rank1, 1.0);
         // 120 non-mated probes < 3 / 1e-2 = 300: FNIR at this FPIR cannot be measured.
         assert!(r.fnir.is_none() && r.threshold.is_none());
+        assert!(!r.search.cascade);
         assert_eq!(r.search.same_result, r.search.probes);
     }
 
@@ -384,9 +545,9 @@ mod tests {
         let cfg = IdentificationConfig {
             holdout_every: 2,
             fpir: 1e-2,
-            preselect_k: 3,
+            ..IdentificationConfig::default()
         };
-        let r = identify(&s, cfg, 8, sketch, sim);
+        let r = identify(&s, cfg, None, sim);
         assert_eq!(r.nonmated_probes, 1000);
         let fpir = r.fpir.unwrap();
         assert!(fpir <= 1e-2, "{fpir}");
@@ -402,9 +563,9 @@ mod tests {
         let cfg = IdentificationConfig {
             holdout_every: 4,
             fpir: 2e-2,
-            preselect_k: 3,
+            ..IdentificationConfig::default()
         };
-        let r = identify(&s, cfg, 8, sketch, |_, _| 0.5);
+        let r = identify(&s, cfg, None, |_, _| 0.5);
         // Every score ties: the first gallery entry wins, which is the mate for 1 subject.
         assert!(r.rank1 < 0.01, "{}", r.rank1);
         assert!(r.fnir.unwrap() > 0.99);

@@ -18,7 +18,7 @@ use std::time::Instant;
 use rayon::prelude::*;
 
 use super::attacks::{AttackOutcome, AttackReport};
-use super::identification::{identify, IdentificationConfig, IdentificationReport};
+use super::identification::{identify, IdentificationConfig, IdentificationReport, Preselection};
 use super::metrics::ErrorCurve;
 use super::report::{Acquisition, VerificationReport};
 use super::verification::{all_pairs, Enrolled, ScoreScale};
@@ -36,10 +36,11 @@ pub trait Biometric: Sync {
     fn scale(&self) -> ScoreScale;
     /// Presentation-attack detection: `Err(reason)` for a suspected attack.
     fn assess_presentation(&self, capture: &Capture) -> Result<(), String>;
-    /// Sketch length in 64-bit words for the 1:N pre-selection.
-    fn sketch_words(&self) -> usize;
-    /// The template's pre-selection sketch (`sketch_words` words).
-    fn sketch(&self, template: &Self::Template) -> Vec<u64>;
+    /// The 1:N pre-selection codes of this biometric's templates, if it has any
+    /// (identification then runs the cascade; without, it searches exhaustively only).
+    fn preselection(&self) -> Option<&dyn Preselection<Self::Template>> {
+        None
+    }
 }
 
 /// Which protocols to run besides verification.
@@ -185,13 +186,9 @@ pub fn evaluate<B: Biometric>(
     tracing::info!(seconds = verification.seconds, "verification done");
 
     let identification = options.identification.map(|config| {
-        identify(
-            &enrolled,
-            config,
-            bio.sketch_words(),
-            |t| bio.sketch(t),
-            |a, b| bio.compare(a, b),
-        )
+        identify(&enrolled, config, bio.preselection(), |a, b| {
+            bio.compare(a, b)
+        })
     });
 
     let attacks = if options.attacks {
@@ -321,12 +318,6 @@ mod tests {
                 .map(|_| ())
                 .ok_or_else(|| "no NIR image".into())
         }
-        fn sketch_words(&self) -> usize {
-            1
-        }
-        fn sketch(&self, t: &f32) -> Vec<u64> {
-            vec![(1u64 << (*t as u32 / 4).min(63)) - 1]
-        }
     }
 
     fn img(v: u8) -> GrayImage {
@@ -361,7 +352,7 @@ mod tests {
             identification: Some(IdentificationConfig {
                 holdout_every: 4,
                 fpir: 0.5,
-                preselect_k: 4,
+                ..IdentificationConfig::default()
             }),
             attacks: true,
         };

@@ -44,7 +44,7 @@ impl Default for Cascade {
 
 impl Cascade {
     /// Positions in `gallery` of the K best candidates for `probe`, best first. Both stages
-    /// run on all cores.
+    /// run on the current rayon pool (all cores by default; the bench installs one thread).
     pub fn preselect(&self, probe: &QuickProbe, gallery: &[QuickRef]) -> Vec<u32> {
         let n = gallery.len();
         let keep = ((n as f32 * self.coarse_keep).ceil() as usize)

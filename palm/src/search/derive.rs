@@ -7,6 +7,7 @@
 //! codes (line density, mask shape per block, orientation coherence), so the pre-selection and
 //! the matcher see realistic work, yet compares with its source like an unrelated palm.
 
+use super::quick::QuickRef;
 use crate::code::{CodeMap, CODE_PLANES, GRID, MASK_PLANE, WORDS, WORDS_PER_PLANE};
 use crate::template::{ModalityCode, Template};
 
@@ -75,36 +76,11 @@ impl Derivation {
         CodeMap::from_words(words)
     }
 
-    /// Applies the derivation to a pre-selection sketch (see [`crate::search::sketch`]) of one
-    /// or more 32 × 32 maps pooled by 4 (3 words each: one bit-plane word of 8 × 8 blocks), so
-    /// a million derived sketches cost no template materialisation. Blocks without valid cells
-    /// (orientation 0 in a sketch) and blocks whose dominant orientation is a tie are the only
-    /// places where this can differ from sketching the derived template.
-    pub fn sketch(&self, src: &[u64]) -> Vec<u64> {
-        const SK: usize = 8; // sketch blocks per side
-        const PER: usize = SK / SIDE; // sketch blocks per derivation block side
-        let mut out = Vec::with_capacity(src.len());
-        for map in src.chunks_exact(CODE_PLANES) {
-            let mut planes = [0u64; CODE_PLANES];
-            for (dest, &source) in self.perm.iter().enumerate() {
-                let (dx, dy) = (dest % SIDE * PER, dest / SIDE * PER);
-                let (sx, sy) = (source as usize % SIDE * PER, source as usize / SIDE * PER);
-                for r in 0..PER {
-                    for c in 0..PER {
-                        let from = (sy + r) * SK + sx + c;
-                        let to = (dy + r) * SK + dx + c;
-                        for (p, plane) in planes.iter_mut().enumerate() {
-                            *plane |= (map[p] >> from & 1) << to;
-                        }
-                    }
-                }
-            }
-            for _ in 0..self.offset {
-                planes = [!planes[2], planes[0], planes[1]];
-            }
-            out.extend_from_slice(&planes);
-        }
-        out
+    /// The pre-selection code of the derived template, from the canonical maps alone (what a
+    /// million-person benchmark gallery stores; equals `QuickRef::new(&self.template(src))`).
+    pub fn quick_ref(&self, src: &Template) -> QuickRef {
+        let [print, vein] = [src.print(), src.vein()].map(|c| c.map(|c| self.map(c.canonical())));
+        QuickRef::from_canonical([print.as_ref(), vein.as_ref()])
     }
 
     /// Applies the derivation to every map of a template.
@@ -174,13 +150,17 @@ mod tests {
     }
 
     #[test]
-    fn derived_sketch_equals_sketch_of_derived_map() {
-        use crate::search::sketch::sketch;
-        // Uniform 4 × 4 blocks: no ties in the dominant orientation (ties may break differently).
-        let src = field(|x, y| Some((x / 4 + 2 * (y / 4)) % 6));
-        let d = Derivation::new(7);
-        let direct = sketch(32, 4, |x, y| d.map(&src).cell(x, y));
-        assert_eq!(d.sketch(&sketch(32, 4, |x, y| src.cell(x, y))), direct);
+    fn derived_quick_ref_equals_that_of_the_derived_template() {
+        use crate::search::quick::{tests::random_template, QuickProbe};
+        let src = random_template(3);
+        let d = Derivation::new(11);
+        let derived = d.template(&src);
+        let probe = QuickProbe::new(&random_template(4), [0.4, 0.6]);
+        let stage = crate::search::cascade::Cascade::default().coarse;
+        assert_eq!(
+            probe.search(&d.quick_ref(&src), &stage),
+            probe.search(&QuickRef::new(&derived), &stage)
+        );
     }
 
     #[test]

@@ -1,268 +1,274 @@
-//! A 1:N gallery with a two-stage search: a popcount scan over short binary sketches stored
-//! contiguously (structure of arrays, `words` u64 per entry) pre-selects the K nearest entries,
-//! and only those K are compared with the full matcher. The scan reads `8 × words` bytes per
-//! entry instead of the whole template, which is what makes 1:1M fit in tens of milliseconds.
+//! 1:N identification over a gallery of pre-selection codes: the one search the authenticator's
+//! index, `palmkey palm eval --identification` and `palmkey palm bench` all run.
+//!
+//! Galleries up to [`SearchConfig::exhaustive_up_to`] people are compared exhaustively. Larger
+//! ones go through the [`Cascade`] (two quick stages, then the full matcher on the K best). The
+//! cascade misses a mate the full matcher would accept for a few probes in a thousand
+//! (docs/palm-report.md), so when the pre-selected best is below the decision threshold the rest
+//! of the gallery is compared too ([`SearchConfig::exhaustive_fallback`]): a genuine person is
+//! then found late rather than rejected. The gallery holds only the pre-selection codes; the full
+//! matcher reaches the templates through the caller's `score(index)`, so a caller may keep them
+//! anywhere (decoded in memory, or derived on demand as the benchmark does).
 
-/// The best gallery entry for a probe.
+use rayon::prelude::*;
+
+use super::cascade::Cascade;
+use super::quick::{QuickProbe, QuickRef};
+
+/// How 1:N identification searches.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct SearchConfig {
+    /// The pre-selection: its stages and the K candidates it hands to the full matcher.
+    pub cascade: Cascade,
+    /// Galleries up to this size are searched exhaustively.
+    pub exhaustive_up_to: usize,
+    /// Compare the rest when the pre-selected best is below the threshold.
+    pub exhaustive_fallback: bool,
+}
+
+impl Default for SearchConfig {
+    fn default() -> Self {
+        Self {
+            cascade: Cascade::default(),
+            exhaustive_up_to: 128,
+            exhaustive_fallback: true,
+        }
+    }
+}
+
+/// One gallery entry's full-matcher score.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Hit {
     /// Position in the gallery.
     pub index: usize,
-    /// The label the entry was enrolled under (e.g. a subject or template id).
-    pub label: u32,
-    /// Full-matcher similarity of probe and entry.
     pub score: f32,
 }
 
-/// Reusable scratch memory for [`Gallery::search`] (no allocation per query).
-#[derive(Debug, Default)]
-pub struct Scratch {
-    distances: Vec<u16>,
-    candidates: Vec<u32>,
+/// What one search compared and found. Thresholding the final decision is the caller's.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Outcome {
+    /// The best over every entry the full matcher compared.
+    pub best: Option<Hit>,
+    /// Entries the cascade handed to the full matcher, best first (`None`: searched
+    /// exhaustively because the gallery is small).
+    pub candidates: Option<Vec<u32>>,
+    /// The best among `candidates` alone (`None` on the exhaustive path).
+    pub preselected: Option<Hit>,
+    /// The rest of the gallery was compared because `preselected` was below the threshold.
+    pub fell_back: bool,
 }
 
-/// Templates with their sketches and labels.
-#[derive(Debug, Clone)]
-pub struct Gallery<T> {
-    words: usize,
-    sketches: Vec<u64>,
-    templates: Vec<T>,
-    labels: Vec<u32>,
+/// The pre-selection codes of everyone enrolled, in gallery order (1,280 bytes per person).
+#[derive(Default)]
+pub struct Gallery {
+    quick: Vec<QuickRef>,
 }
 
-impl<T> Gallery<T> {
-    /// An empty gallery whose sketches have `words` 64-bit words (1..=1000).
-    pub fn new(words: usize) -> Self {
-        assert!((1..=1000).contains(&words), "sketch length out of range");
-        Self {
-            words,
-            sketches: Vec::new(),
-            templates: Vec::new(),
-            labels: Vec::new(),
-        }
+impl std::fmt::Debug for Gallery {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Gallery")
+            .field("people", &self.quick.len())
+            .finish()
     }
+}
 
-    /// Sketch length in 64-bit words.
-    pub fn words(&self) -> usize {
-        self.words
+impl Gallery {
+    pub fn new() -> Self {
+        Self::default()
     }
 
     pub fn len(&self) -> usize {
-        self.templates.len()
+        self.quick.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.templates.is_empty()
+        self.quick.is_empty()
     }
 
-    /// Reserves room for `additional` more entries.
+    pub fn clear(&mut self) {
+        self.quick.clear();
+    }
+
     pub fn reserve(&mut self, additional: usize) {
-        self.sketches.reserve(additional * self.words);
-        self.templates.reserve(additional);
-        self.labels.reserve(additional);
+        self.quick.reserve(additional);
     }
 
-    /// Adds an entry. Panics if the sketch has the wrong length (a programming error).
-    pub fn push(&mut self, label: u32, sketch: &[u64], template: T) {
-        assert_eq!(sketch.len(), self.words, "sketch length");
-        self.sketches.extend_from_slice(sketch);
-        self.templates.push(template);
-        self.labels.push(label);
+    /// Appends one person (their index is the previous [`Gallery::len`]).
+    pub fn push(&mut self, code: QuickRef) {
+        self.quick.push(code);
     }
 
-    pub fn template(&self, index: usize) -> &T {
-        &self.templates[index]
-    }
-
-    pub fn label(&self, index: usize) -> u32 {
-        self.labels[index]
-    }
-
-    /// Indices of the `k` entries whose sketches are nearest (Hamming) to `probe`, in gallery
-    /// order. One pass computes all distances and their histogram; the histogram gives the
-    /// cut-off distance, a second pass over the 2-byte distances collects the candidates.
-    pub fn preselect<'s>(&self, probe: &[u64], k: usize, scratch: &'s mut Scratch) -> &'s [u32] {
-        assert_eq!(probe.len(), self.words, "probe sketch length");
-        let n = self.len();
-        scratch.candidates.clear();
-        if n == 0 || k == 0 {
-            return &scratch.candidates;
-        }
-        let max_d = 64 * self.words;
-        let mut hist = vec![0u32; max_d + 1];
-        scratch.distances.clear();
-        scratch.distances.reserve(n);
-        for entry in self.sketches.chunks_exact(self.words) {
-            let d = hamming(entry, probe);
-            hist[d as usize] += 1;
-            scratch.distances.push(d);
-        }
-        if k >= n {
-            scratch.candidates.extend(0..n as u32);
-            return &scratch.candidates;
-        }
-        // Cut-off: smallest distance c with count(d <= c) >= k; entries at c fill the rest.
-        let (mut acc, mut cut) = (0usize, 0usize);
-        for (d, &c) in hist.iter().enumerate() {
-            acc += c as usize;
-            if acc >= k {
-                cut = d;
-                break;
-            }
-        }
-        let mut at_cut = k - (acc - hist[cut] as usize);
-        let cut = cut as u16;
-        for (i, &d) in scratch.distances.iter().enumerate() {
-            if d < cut {
-                scratch.candidates.push(i as u32);
-            } else if d == cut && at_cut > 0 {
-                at_cut -= 1;
-                scratch.candidates.push(i as u32);
-            }
-        }
-        &scratch.candidates
-    }
-
-    /// Position of entry `index` in the pre-selection order for `probe` (0 = nearest sketch):
-    /// the entries [`Gallery::preselect`] takes before it, ties broken by gallery order. The
-    /// two-stage search finds that entry iff `k > rank`.
-    pub fn preselect_rank(&self, probe: &[u64], index: usize) -> usize {
-        let words = self.words;
-        let target = hamming(&self.sketches[index * words..(index + 1) * words], probe);
-        self.sketches
-            .chunks_exact(words)
-            .enumerate()
-            .filter(|&(i, entry)| {
-                let d = hamming(entry, probe);
-                d < target || (d == target && i < index)
-            })
-            .count()
-    }
-
-    /// Two-stage search: pre-select `k` entries by sketch, score them with `score` (the full
-    /// matcher, probe bound in the closure), return the best. Ties keep the lower index, as
-    /// [`Gallery::search_exhaustive`] does, so both agree whenever the winner is pre-selected.
-    pub fn search<F>(
+    /// Searches for `probe`. `quick_probe` builds the probe's pre-selection side (only called
+    /// when the cascade runs); `score(i)` is the full matcher against entry `i` (higher = more
+    /// alike). Stages run on the current rayon pool (a one-thread pool makes it one core).
+    pub fn search(
         &self,
-        probe_sketch: &[u64],
-        k: usize,
-        scratch: &mut Scratch,
-        score: F,
-    ) -> Option<Hit>
-    where
-        F: Fn(&T) -> f32,
-    {
-        let candidates = self.preselect(probe_sketch, k, scratch);
-        self.best_of(candidates.iter().map(|&i| i as usize), score)
-    }
-
-    /// Compares the probe with every entry: the reference the pre-selection is measured against.
-    pub fn search_exhaustive<F>(&self, score: F) -> Option<Hit>
-    where
-        F: Fn(&T) -> f32,
-    {
-        self.best_of(0..self.len(), score)
-    }
-
-    fn best_of<F, I>(&self, indices: I, score: F) -> Option<Hit>
-    where
-        F: Fn(&T) -> f32,
-        I: Iterator<Item = usize>,
-    {
-        let mut best: Option<Hit> = None;
-        for i in indices {
-            let s = score(&self.templates[i]);
-            if best.is_none_or(|b| s > b.score) {
-                best = Some(Hit {
-                    index: i,
-                    label: self.labels[i],
-                    score: s,
-                });
-            }
+        quick_probe: impl FnOnce() -> QuickProbe,
+        score: impl Fn(usize) -> f32 + Sync,
+        threshold: f32,
+        config: &SearchConfig,
+    ) -> Outcome {
+        let n = self.len();
+        if n <= config.exhaustive_up_to.max(config.cascade.k) {
+            return Outcome {
+                best: best_of((0..n).collect(), &score),
+                candidates: None,
+                preselected: None,
+                fell_back: false,
+            };
         }
-        best
+        let candidates = config.cascade.preselect(&quick_probe(), &self.quick);
+        let preselected = best_of(candidates.iter().map(|&i| i as usize).collect(), &score);
+        let fell_back =
+            config.exhaustive_fallback && preselected.is_none_or(|h| h.score < threshold);
+        let best = if fell_back {
+            let mut taken = vec![false; n];
+            candidates.iter().for_each(|&i| taken[i as usize] = true);
+            let rest = best_of((0..n).filter(|&i| !taken[i]).collect(), &score);
+            [preselected, rest].into_iter().flatten().reduce(better)
+        } else {
+            preselected
+        };
+        Outcome {
+            best,
+            candidates: Some(candidates),
+            preselected,
+            fell_back,
+        }
+    }
+
+    /// The full matcher against everyone: the reference the cascade is measured against.
+    pub fn search_exhaustive(&self, score: impl Fn(usize) -> f32 + Sync) -> Option<Hit> {
+        best_of((0..self.len()).collect(), &score)
     }
 }
 
-/// Hamming distance of two equally long bit strings.
-#[inline]
-pub fn hamming(a: &[u64], b: &[u64]) -> u16 {
-    a.iter()
-        .zip(b)
-        .map(|(x, y)| (x ^ y).count_ones())
-        .sum::<u32>() as u16
+/// The better of two hits: the higher score, then the lower index (so the result does not
+/// depend on the order of comparison).
+fn better(a: Hit, b: Hit) -> Hit {
+    if b.score > a.score || (b.score == a.score && b.index < a.index) {
+        b
+    } else {
+        a
+    }
+}
+
+/// The full matcher over `people` on the current rayon pool.
+fn best_of(people: Vec<usize>, score: &(impl Fn(usize) -> f32 + Sync)) -> Option<Hit> {
+    people
+        .into_par_iter()
+        .map(|index| Hit {
+            index,
+            score: score(index),
+        })
+        .reduce_with(better)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use rand::{Rng, SeedableRng};
-    use rand_chacha::ChaCha8Rng;
+    use crate::search::quick::tests::random_template;
+    use crate::template::Template;
 
-    /// Gallery of random 4-word "templates" whose sketch is the template itself; the full
-    /// score is the bit agreement.
-    fn gallery(n: usize, rng: &mut ChaCha8Rng) -> Gallery<[u64; 4]> {
-        let mut g = Gallery::new(4);
-        for i in 0..n {
-            let t: [u64; 4] = rng.gen();
-            g.push(i as u32 * 10, &t, t);
-        }
-        g
+    const WEIGHTS: [f32; 2] = [0.3, 0.7];
+
+    fn gallery(n: u64) -> (Vec<Template>, Gallery) {
+        let templates: Vec<Template> = (0..n).map(random_template).collect();
+        let mut g = Gallery::new();
+        templates.iter().for_each(|t| g.push(QuickRef::new(t)));
+        (templates, g)
     }
 
-    fn agreement(a: &[u64; 4], b: &[u64; 4]) -> f32 {
-        1.0 - f32::from(hamming(a, b)) / 256.0
-    }
-
-    #[test]
-    fn preselect_returns_exactly_the_k_nearest() {
-        let mut rng = ChaCha8Rng::seed_from_u64(1);
-        let g = gallery(5000, &mut rng);
-        let probe: [u64; 4] = rng.gen();
-        let mut scratch = Scratch::default();
-        let cands = g.preselect(&probe, 50, &mut scratch).to_vec();
-        assert_eq!(cands.len(), 50);
-        let mut all: Vec<u16> = (0..g.len())
-            .map(|i| hamming(g.template(i), &probe))
-            .collect();
-        all.sort_unstable();
-        let worst_selected = cands
-            .iter()
-            .map(|&i| hamming(g.template(i as usize), &probe))
-            .max()
-            .unwrap();
-        assert_eq!(worst_selected, all[49]);
-        assert_eq!(g.preselect(&probe, 10_000, &mut scratch).len(), 5000);
-    }
-
-    #[test]
-    fn two_stage_search_finds_a_noisy_mate_like_exhaustive_search() {
-        let mut rng = ChaCha8Rng::seed_from_u64(2);
-        let g = gallery(20_000, &mut rng);
-        let mut scratch = Scratch::default();
-        for _ in 0..50 {
-            let mate = rng.gen_range(0..g.len());
-            let mut probe = *g.template(mate);
-            for _ in 0..40 {
-                let bit = rng.gen_range(0..256);
-                probe[bit / 64] ^= 1 << (bit % 64);
+    /// A stand-in full matcher: 1 for the probe's own entry, otherwise a fixed low score.
+    fn score_of(mate: usize, rest: f32) -> impl Fn(usize) -> f32 + Sync {
+        move |i| {
+            if i == mate {
+                1.0
+            } else {
+                rest - i as f32 * 1e-6
             }
-            let fast = g
-                .search(&probe, 8, &mut scratch, |t| agreement(t, &probe))
-                .unwrap();
-            let slow = g.search_exhaustive(|t| agreement(t, &probe)).unwrap();
-            assert_eq!(fast, slow);
-            assert_eq!(fast.index, mate);
-            assert_eq!(fast.label, mate as u32 * 10);
-            assert!(g.preselect_rank(&probe, mate) < 8);
         }
     }
 
     #[test]
-    fn empty_gallery_finds_nothing() {
-        let g: Gallery<[u64; 4]> = Gallery::new(4);
-        let mut scratch = Scratch::default();
-        assert!(g.search(&[0; 4], 5, &mut scratch, |_| 1.0).is_none());
-        assert!(g.search_exhaustive(|_| 1.0).is_none());
+    fn cascade_hands_the_mate_to_the_full_matcher() {
+        let (templates, g) = gallery(400);
+        let config = SearchConfig::default();
+        let probe = &templates[123];
+        let out = g.search(
+            || QuickProbe::new(probe, WEIGHTS),
+            score_of(123, 0.0),
+            0.5,
+            &config,
+        );
+        let candidates = out.candidates.expect("400 > 128: the cascade runs");
+        assert_eq!(candidates.len(), config.cascade.k);
+        assert_eq!(candidates[0], 123);
+        assert_eq!(
+            out.best,
+            Some(Hit {
+                index: 123,
+                score: 1.0
+            })
+        );
+        assert_eq!(out.preselected, out.best);
+        assert!(!out.fell_back);
+        assert_eq!(out.best, g.search_exhaustive(score_of(123, 0.0)));
+    }
+
+    #[test]
+    fn fallback_finds_a_mate_the_cascade_missed() {
+        let (templates, g) = gallery(300);
+        // The probe looks like entry 5 to the quick stages, but the full matcher says entry
+        // 250 is the one: only the exhaustive fallback can find it.
+        let probe = &templates[5];
+        let score = |i: usize| match i {
+            250 => 2.0,
+            _ => 0.0,
+        };
+        let config = SearchConfig::default();
+        let out = g.search(|| QuickProbe::new(probe, WEIGHTS), score, 1.0, &config);
+        assert!(out.fell_back);
+        assert_eq!(
+            out.best,
+            Some(Hit {
+                index: 250,
+                score: 2.0
+            })
+        );
+        assert_eq!(out.preselected.map(|h| h.score), Some(0.0));
+        let without = SearchConfig {
+            exhaustive_fallback: false,
+            ..config
+        };
+        let out = g.search(|| QuickProbe::new(probe, WEIGHTS), score, 1.0, &without);
+        assert!(!out.fell_back);
+        assert_eq!(out.best.map(|h| h.score), Some(0.0));
+    }
+
+    #[test]
+    fn small_galleries_are_searched_exhaustively() {
+        let (_, g) = gallery(20);
+        let out = g.search(
+            || unreachable!("no cascade for 20 people"),
+            score_of(7, 0.1),
+            0.5,
+            &SearchConfig::default(),
+        );
+        assert_eq!(out.candidates, None);
+        assert_eq!(
+            out.best,
+            Some(Hit {
+                index: 7,
+                score: 1.0
+            })
+        );
+        // Ties: the lowest index wins whatever the order of comparison.
+        assert_eq!(
+            Gallery::new().search_exhaustive(|_| 1.0),
+            None,
+            "empty gallery"
+        );
+        assert_eq!(g.search_exhaustive(|_| 1.0).map(|h| h.index), Some(0));
     }
 }

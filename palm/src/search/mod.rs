@@ -1,11 +1,10 @@
-//! 1:N identification with a fast pre-selection: short binary sketches scanned with popcount
-//! pick K candidates, the full matcher decides among them.
+//! 1:N identification: a cascade of quick comparisons pre-selects K candidates among everyone
+//! enrolled, the full matcher decides among them ([`gallery`] is the search every caller runs).
 
 pub mod bench;
 pub mod cascade;
 pub mod derive;
 pub mod gallery;
 pub mod quick;
-pub mod sketch;
 
-pub use gallery::{Gallery, Hit, Scratch};
+pub use gallery::{Gallery, Hit, Outcome, SearchConfig};

@@ -237,7 +237,8 @@ pub struct Pose {
     pub dy: i32,
 }
 
-/// The gallery side: the canonical maps, lane-packed (1 KiB per person).
+/// The gallery side: the canonical maps, lane-packed (1 KiB per person, for the fine stage), and
+/// the rows the coarse stage reads (every 4th row: 256 bytes).
 pub struct QuickRef {
     packed: Packed,
     #[cfg(target_arch = "x86_64")]
@@ -246,8 +247,13 @@ pub struct QuickRef {
 
 impl QuickRef {
     pub fn new(reference: &Template) -> Self {
-        let maps = modalities(reference).map(|m| m.map_or(&*EMPTY, |m| m.canonical()));
-        let packed = Packed::new(maps.into_iter());
+        Self::from_canonical(modalities(reference).map(|m| m.map(ModalityCode::canonical)))
+    }
+
+    /// From the canonical (print, vein) maps alone: all the gallery side needs, so a benchmark
+    /// can derive a million references without materialising their templates.
+    pub fn from_canonical(maps: [Option<&CodeMap>; 2]) -> Self {
+        let packed = Packed::new(maps.map(|m| m.unwrap_or(&*EMPTY)).into_iter());
         Self {
             #[cfg(target_arch = "x86_64")]
             sampled: simd::Sampled::of(&packed),
@@ -257,11 +263,12 @@ impl QuickRef {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::code::WORDS;
 
-    fn random_template(seed: u64) -> Template {
+    /// Two random modality codes (dense masks), 3 rotation variants each.
+    pub(crate) fn random_template(seed: u64) -> Template {
         let mut state = seed;
         let mut next = move || crate::search::derive::splitmix(&mut state);
         let mut code = || {
