@@ -1,46 +1,23 @@
 //! The identification index: the enrolled templates decoded once, with their pre-selection
 //! codes, kept in step with the store's enrollment gallery.
 //!
-//! 1:N search: galleries up to [`IdentifyConfig::exhaustive_up_to`] people are compared
-//! exhaustively. Larger ones go through the palm crate's cascade (two quick stages on all
-//! cores, then the full matcher on the K best). The cascade misses a mate the full matcher
-//! would accept for about 0.3 % of probes (docs/palm-report.md), so when the pre-selected best
-//! is below the threshold the rest of the gallery is compared too
-//! ([`IdentifyConfig::exhaustive_fallback`]): a genuine person is then found late rather than
-//! rejected and charged a retry. The decision is always the best match over everyone compared,
-//! at the engine's calibrated threshold.
+//! 1:N search is the palm crate's ([`crate::palm::search::Gallery`]: exhaustive for small
+//! galleries, else the cascade pre-selection, the full matcher on its K best and the exhaustive
+//! fallback when their best does not match); this index keeps the gallery's pre-selection codes
+//! and the decoded templates the full matcher reads, in the same order. The decision is always
+//! the best match over everyone compared, at the engine's calibrated threshold.
 
 use std::collections::HashMap;
 
-use rayon::prelude::*;
-
 use super::matcher::PalmMatcher;
-use crate::palm::search::cascade::Cascade;
 use crate::palm::search::quick::QuickRef;
+use crate::palm::search::Gallery;
 use crate::palm::template::Template;
 use crate::store::enrollments::Enrollments;
 use crate::store::state::TemplateId;
 
-/// How 1:N identification searches.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct IdentifyConfig {
-    /// The pre-selection: its stages and the K candidates it hands to the full matcher.
-    pub cascade: Cascade,
-    /// Galleries up to this size are searched exhaustively.
-    pub exhaustive_up_to: usize,
-    /// Compare the rest when the pre-selected best does not match.
-    pub exhaustive_fallback: bool,
-}
-
-impl Default for IdentifyConfig {
-    fn default() -> Self {
-        IdentifyConfig {
-            cascade: Cascade::default(),
-            exhaustive_up_to: 128,
-            exhaustive_fallback: true,
-        }
-    }
-}
+/// How 1:N identification searches (the palm crate's search settings).
+pub use crate::palm::search::SearchConfig as IdentifyConfig;
 
 /// Who a probe matched.
 #[derive(Debug, Clone, PartialEq)]
@@ -59,8 +36,8 @@ struct Entry {
 pub struct Index {
     revision: Option<u64>,
     entries: Vec<Entry>,
-    /// `quick[i]` is the pre-selection code of `entries[i]`.
-    quick: Vec<QuickRef>,
+    /// `quick`'s entry `i` is the pre-selection code of `entries[i]`.
+    quick: Gallery,
     /// How many identifications needed the exhaustive fallback (for the bench and logs).
     fallbacks: u64,
 }
@@ -157,51 +134,17 @@ impl Index {
         matcher: &PalmMatcher,
         config: &IdentifyConfig,
     ) -> Option<Identified> {
-        let n = self.entries.len();
-        if n == 0 {
-            return None;
-        }
-        let threshold = matcher.threshold();
-        // The full matcher over `people` on all cores; the best (highest, then earliest) wins.
-        let best_of = |people: Vec<usize>| {
-            people
-                .into_par_iter()
-                .map(|i| (i, matcher.score(probe, &self.entries[i].template)))
-                .reduce_with(|a, b| {
-                    if b.1 > a.1 || (b.1 == a.1 && b.0 < a.0) {
-                        b
-                    } else {
-                        a
-                    }
-                })
-        };
-        let best = if n <= config.exhaustive_up_to.max(config.cascade.k) {
-            best_of((0..n).collect())
-        } else {
-            let candidates: Vec<usize> = config
-                .cascade
-                .preselect(&matcher.quick_probe(probe), &self.quick)
-                .into_iter()
-                .map(|i| i as usize)
-                .collect();
-            let best = best_of(candidates.clone());
-            if config.exhaustive_fallback && best.is_none_or(|(_, s)| s < threshold) {
-                self.fallbacks += 1;
-                let mut taken = vec![false; n];
-                candidates.iter().for_each(|&i| taken[i] = true);
-                let rest = best_of((0..n).filter(|&i| !taken[i]).collect());
-                [best, rest]
-                    .into_iter()
-                    .flatten()
-                    .reduce(|a, b| if b.1 > a.1 { b } else { a })
-            } else {
-                best
-            }
-        };
-        let (i, s) = best.filter(|&(_, s)| s >= threshold)?;
+        let outcome = self.quick.search(
+            || matcher.quick_probe(probe),
+            |i| matcher.score(probe, &self.entries[i].template),
+            matcher.threshold(),
+            config,
+        );
+        self.fallbacks += u64::from(outcome.fell_back);
+        let hit = outcome.best.filter(|h| h.score >= matcher.threshold())?;
         Some(Identified {
-            template_id: self.entries[i].template_id.clone(),
-            score: s,
+            template_id: self.entries[hit.index].template_id.clone(),
+            score: hit.score,
         })
     }
 
