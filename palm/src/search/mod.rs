@@ -6,5 +6,7 @@ pub mod cascade;
 pub mod derive;
 pub mod gallery;
 pub mod quick;
+#[cfg(target_arch = "x86_64")]
+mod simd;
 
 pub use gallery::{Gallery, Hit, Outcome, SearchConfig};

@@ -14,8 +14,7 @@ use crate::matcher::{normalised_distance, packed_count, Packed, REFERENCE_BITS};
 use crate::template::{ModalityCode, Template};
 
 #[cfg(target_arch = "x86_64")]
-#[path = "quick_avx512.rs"]
-mod simd;
+use super::simd;
 
 /// How much of the pose space one stage searches.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -88,19 +87,26 @@ impl QuickProbe {
         self.weights[0] * lane(print) + self.weights[1] * lane(vein)
     }
 
-    /// Prepares [`Self::search`] over many references (see [`Scan`]).
+    /// Prepares [`Self::search`] over many references (see [`Scan`]), with the fastest vector
+    /// kernel this CPU has.
     pub fn scan(&self, stage: StageParams) -> Scan<'_> {
-        let poses = self.poses(&stage);
         #[cfg(target_arch = "x86_64")]
-        let table = (stage.row_step == simd::ROW_STEP
-            && std::is_x86_feature_detected!("avx512f")
-            && std::is_x86_feature_detected!("avx512vpopcntdq"))
-        .then(|| {
-            poses
-                .iter()
-                .map(|&(f, dx, dy)| simd::Sampled::displaced(&self.frames[f].1, dx, dy))
-                .collect()
-        });
+        return self.scan_with(stage, simd::Kernel::detect());
+        #[cfg(not(target_arch = "x86_64"))]
+        Scan {
+            probe: self,
+            poses: self.poses(&stage),
+            stage,
+        }
+    }
+
+    /// [`Self::scan`] with a given kernel (`None`: the scalar search).
+    #[cfg(target_arch = "x86_64")]
+    fn scan_with(&self, stage: StageParams, kernel: Option<simd::Kernel>) -> Scan<'_> {
+        let poses = self.poses(&stage);
+        let table = kernel
+            .filter(|_| stage.row_step == simd::ROW_STEP)
+            .map(|kernel| (kernel, self.sampled_poses(&poses)));
         Scan {
             probe: self,
             stage,
@@ -108,6 +114,15 @@ impl QuickProbe {
             #[cfg(target_arch = "x86_64")]
             table,
         }
+    }
+
+    /// The probe's compared rows at every pose, for a vector kernel.
+    #[cfg(target_arch = "x86_64")]
+    fn sampled_poses(&self, poses: &[(usize, i32, i32)]) -> Vec<simd::Sampled> {
+        poses
+            .iter()
+            .map(|&(f, dx, dy)| simd::Sampled::displaced(&self.frames[f].1, dx, dy))
+            .collect()
     }
 
     /// `(frame, dx, dy)` of every pose `stage` tries, in search order.
@@ -184,26 +199,25 @@ impl QuickProbe {
 }
 
 /// One stage's search prepared for a whole gallery: the poses enumerated once and, on CPUs
-/// with AVX-512 (VPOPCNTDQ) and a stage comparing every 4th row, the probe's displaced rows
-/// tabulated for the vector scan. Shared by the threads scanning parts of the gallery.
+/// with AVX-512 (VPOPCNTDQ) or AVX2 and a stage comparing every 4th row, the probe's displaced
+/// rows tabulated for the vector scan. Shared by the threads scanning parts of the gallery.
 pub struct Scan<'a> {
     probe: &'a QuickProbe,
     stage: StageParams,
     poses: Vec<(usize, i32, i32)>,
     #[cfg(target_arch = "x86_64")]
-    table: Option<Vec<simd::Sampled>>,
+    table: Option<(simd::Kernel, Vec<simd::Sampled>)>,
 }
 
 impl Scan<'_> {
     /// The best pose of each reference (as [`QuickProbe::search`] finds it).
     pub fn search(&self, references: &[QuickRef]) -> Vec<Pose> {
         #[cfg(target_arch = "x86_64")]
-        if let Some(table) = &self.table {
+        if let Some((kernel, table)) = &self.table {
             let sampled: Vec<&simd::Sampled> = references.iter().map(|r| &r.sampled).collect();
             let mut best = Vec::with_capacity(references.len());
             let lane_bits = REFERENCE_BITS / simd::ROW_STEP as f32;
-            // SAFETY: `table` exists only when the CPU has AVX-512F and VPOPCNTDQ.
-            unsafe { simd::scan(table, &sampled, self.probe.weights, lane_bits, &mut best) };
+            kernel.scan(table, &sampled, self.probe.weights, lane_bits, &mut best);
             return best
                 .into_iter()
                 .map(|(distance, i)| {
@@ -314,6 +328,12 @@ pub(crate) mod tests {
             let scanned = probe.scan(stage).search(&refs);
             let one_by_one: Vec<Pose> = refs.iter().map(|r| probe.search(r, &stage)).collect();
             assert_eq!(scanned, one_by_one);
+            // Every vector kernel this CPU has, not only the fastest.
+            #[cfg(target_arch = "x86_64")]
+            for kernel in super::simd::Kernel::available() {
+                let by_kernel = probe.scan_with(stage, Some(kernel)).search(&refs);
+                assert_eq!(by_kernel, one_by_one, "{kernel:?}");
+            }
             let best = (0..refs.len())
                 .min_by(|&a, &b| scanned[a].distance.total_cmp(&scanned[b].distance))
                 .unwrap();

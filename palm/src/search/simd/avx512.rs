@@ -1,59 +1,11 @@
-//! The coarse stage on AVX-512: one 512-bit vector holds the 8 compared rows (every 4th) of one
-//! code plane of both modalities, so a pose costs a handful of vector instructions per person
-//! instead of 8 scalar row comparisons. The probe's displaced rows are tabulated once per query
-//! (a few dozen KiB); the gallery is scanned in blocks that stay in L1 while every pose passes
-//! over them. Results equal [`super::quick::QuickProbe::search`] bit for bit (same poses, same
-//! order, same arithmetic), which the tests check.
+//! The coarse-stage kernel on AVX-512: one 512-bit vector holds the 8 compared rows of one code
+//! plane of both modalities, so a pose costs a handful of vector instructions per person
+//! instead of 8 scalar row comparisons.
 
 use std::arch::x86_64::*;
 
-use crate::code::{CODE_PLANES, GRID, MASK_PLANE};
-use crate::matcher::{lane_keep_for, Packed};
-
-/// Rows a vector holds: `y = ROW_STEP · k`.
-pub(super) const ROWS: usize = 8;
-/// Row step of the compared rows.
-pub(super) const ROW_STEP: usize = GRID / ROWS;
-/// People scanned together (their sampled rows, 256 bytes each, stay in L1).
-const BLOCK: usize = 64;
-
-/// Rows `0, 4, …, 28` of each plane (3 code planes + mask), lane-packed like [`Packed`].
-#[derive(Clone, Copy)]
-#[repr(C, align(64))]
-pub(super) struct Sampled([[u64; ROWS]; CODE_PLANES + 1]);
-
-impl Sampled {
-    /// The reference side: its own rows.
-    pub(super) fn of(packed: &Packed) -> Self {
-        Self(std::array::from_fn(|p| {
-            std::array::from_fn(|k| packed.rows[p][ROW_STEP * k])
-        }))
-    }
-
-    /// The probe side at one pose: for reference row `y`, the probe's row `y + dy` displaced by
-    /// `dx` cells (as [`crate::matcher`] compares them); rows outside the map do not vote.
-    pub(super) fn displaced(frame: &Packed, dx: i32, dy: i32) -> Self {
-        let keep = lane_keep_for(dx);
-        let shift = |w: u64| if dx >= 0 { w >> dx } else { w << -dx };
-        let mut out = [[0u64; ROWS]; CODE_PLANES + 1];
-        for k in 0..ROWS {
-            let y = (ROW_STEP * k) as i32 + dy;
-            if !(0..GRID as i32).contains(&y) {
-                continue;
-            }
-            for (p, plane) in out.iter_mut().enumerate() {
-                plane[k] = shift(frame.rows[p][y as usize]);
-            }
-            out[MASK_PLANE][k] &= keep;
-        }
-        Self(out)
-    }
-
-    #[inline(always)]
-    fn plane(&self, p: usize) -> *const __m512i {
-        self.0[p].as_ptr().cast()
-    }
-}
+use super::{Sampled, BLOCK};
+use crate::code::{CODE_PLANES, MASK_PLANE};
 
 /// For every reference, the index of its best pose in `poses` and the weighted distance there
 /// (per lane `0.5 − (0.5 − D/C)·sqrt(min(C/lane_bits, 1.5))`, 0.5 where nothing was compared,
@@ -87,13 +39,13 @@ pub(super) unsafe fn scan(
         for (i, pose) in poses.iter().enumerate() {
             // SAFETY (all loads and stores): `Sampled` holds 4 planes × 64 bytes; the arrays
             // above hold whole vectors at every offset used; unaligned accesses.
-            let pm = _mm512_loadu_si512(pose.plane(MASK_PLANE));
-            let pc = [0, 1, 2].map(|p| _mm512_loadu_si512(pose.plane(p)));
+            let pm = _mm512_loadu_si512(pose.plane(MASK_PLANE).cast());
+            let pc = [0, 1, 2].map(|p| _mm512_loadu_si512(pose.plane(p).cast()));
             for (r, total) in block.iter().zip(totals.iter_mut()) {
-                let m = _mm512_and_si512(_mm512_loadu_si512(r.plane(MASK_PLANE)), pm);
+                let m = _mm512_and_si512(_mm512_loadu_si512(r.plane(MASK_PLANE).cast()), pm);
                 // (reference ^ probe) & mask: truth table 0x28 over (a, b, c).
                 let d = [0, 1, 2].map(|p| {
-                    let rp = _mm512_loadu_si512(r.plane(p));
+                    let rp = _mm512_loadu_si512(r.plane(p).cast());
                     _mm512_popcnt_epi32(_mm512_ternarylogic_epi64::<0x28>(rp, pc[p], m))
                 });
                 let differing = _mm512_add_epi32(_mm512_add_epi32(d[0], d[1]), d[2]);
