@@ -1,5 +1,6 @@
 //! Where a login's server CPU goes, piece by piece, without HTTP: webauthn-rs's assertion
-//! check, the bare P-256 verification inside it, the JSON of the stored passkey and of the
+//! check, the relying party's own (ring) check the server uses instead, the bare P-256
+//! verification inside webauthn-rs's, the JSON of the stored passkey and of the
 //! posted credential, and the two store calls of `/login/finish`. (`perf` cannot count in
 //! this VM; this is the profile.)
 //!
@@ -12,7 +13,10 @@ mod soft_authenticator;
 use std::time::Instant;
 
 use anyhow::Context;
+use std::sync::Arc;
+
 use p256::ecdsa::signature::Verifier;
+use relying_party_demo::assertion_check::AssertionChecker;
 use relying_party_demo::store::{
     AssertionOutcome, AssertionVerdict, CeremonyKind, NewAccount, PasskeyRecord, SessionRecord,
     SignInRecord,
@@ -79,6 +83,26 @@ fn main() -> anyhow::Result<()> {
             let state = states[i].take().unwrap_or_else(|| pairs[i].0.clone());
             webauthn
                 .finish_discoverable_authentication_v2(&pairs[i].1, state, &passkey)
+                .expect("verifies");
+        },
+    );
+
+    // The relying party's own check (ring's P-256), which the server uses for these
+    // assertions; each call verifies in full, the counter only moves forward in the pairs.
+    let checker = AssertionChecker::new(Arc::new(webauthn.clone()), "localhost", &origin);
+    anyhow::ensure!(
+        checker.takes_fast_path(&pairs[0].1, &pairs[0].0, &passkey),
+        "the benchmark's assertions must take the ring path"
+    );
+    let mut states: Vec<_> = pairs.iter().map(|(s, _)| Some(s.clone())).collect();
+    time(
+        "AssertionChecker::check (ring P-256, the server's path)",
+        n,
+        |i| {
+            let state = states[i].take().unwrap_or_else(|| pairs[i].0.clone());
+            let mut stored = passkey.clone();
+            checker
+                .check(&pairs[i].1, state, &mut stored)
                 .expect("verifies");
         },
     );

@@ -6,6 +6,7 @@
 //! the palmkey authenticator over CTAPHID, for the tests and the end-to-end demo;
 //! [`terminal`] runs that authenticator in-process.
 
+pub mod assertion_check;
 pub mod attestation;
 pub mod authenticators;
 pub mod browser;
@@ -45,6 +46,7 @@ pub enum SetupError {
 pub struct AppState {
     pub config: Arc<Config>,
     pub webauthn: Arc<Webauthn>,
+    pub assertions: Arc<assertion_check::AssertionChecker>,
     pub store: Arc<dyn Store>,
     pub clock: Arc<dyn Clock>,
     pub ceremony_limiter: Arc<ratelimit::RateLimiter>,
@@ -73,10 +75,17 @@ impl AppState {
             config.ceremony_rate_limit,
             time::Duration::minutes(1),
         ));
+        let webauthn = Arc::new(webauthn);
+        let assertions = Arc::new(assertion_check::AssertionChecker::new(
+            Arc::clone(&webauthn),
+            &config.rp_id,
+            &config.origin,
+        ));
         Ok(AppState {
             ceremony_limiter,
             config: Arc::new(config),
-            webauthn: Arc::new(webauthn),
+            webauthn,
+            assertions,
             store,
             clock,
         })

@@ -53,6 +53,9 @@ pub struct SoftCredential {
     pub rp_id_hash: [u8; 32],
     /// Written into clientDataJSON.
     pub origin: String,
+    /// Flags an assertion's authenticatorData carries besides UP and UV (tests: backup
+    /// eligibility and state).
+    pub extra_flags: u8,
     /// Precomputed nonces: (r, k⁻¹), each used for one signature only.
     nonces: VecDeque<(Scalar, Scalar)>,
     /// Signatures made in full because no precomputed nonce was left.
@@ -87,6 +90,7 @@ impl SoftCredential {
             counter: 0,
             rp_id_hash: Sha256::digest(pk.rp.id.as_bytes()).into(),
             origin: origin.to_owned(),
+            extra_flags: 0,
             nonces: VecDeque::new(),
             full_signatures: 0,
         };
@@ -129,7 +133,7 @@ impl SoftCredential {
     /// Sign an assertion for `challenge` with the current counter value (no counter step).
     pub fn sign_assertion(&mut self, challenge: &[u8]) -> anyhow::Result<PublicKeyCredential> {
         let client_data = self.client_data("webauthn.get", challenge);
-        let auth_data = self.auth_data_prefix(UP | UV);
+        let auth_data = self.auth_data_prefix(UP | UV | self.extra_flags);
         let mut signed = auth_data.clone();
         signed.extend_from_slice(&Sha256::digest(&client_data));
         let signature = self.sign(&signed)?;

@@ -114,10 +114,7 @@ impl AppState {
                 Err(ceremony_error(kind, &TakenCeremony::Missing))
             }
         };
-        let result = match self
-            .webauthn
-            .finish_discoverable_authentication_v2(credential, state, &passkey)
-        {
+        let result = match self.assertions.check(credential, state, &mut passkey) {
             Ok(result) => result,
             Err(e) => {
                 let (verdict, outcome, error) =
@@ -146,7 +143,6 @@ impl AppState {
             }
         };
         let admitted = admit(&record)?;
-        passkey.update_credential(&result);
         let passkey_json = serde_json::to_string(&passkey)
             .map_err(|e| ApiError::Internal(format!("serializing passkey: {e}")))?;
         let signed_in = if sign_in {
@@ -156,8 +152,8 @@ impl AppState {
         };
         let verdict = AssertionVerdict::Verified {
             passkey_json: &passkey_json,
-            counter: result.counter(),
-            backup_state: result.backup_state(),
+            counter: result.counter,
+            backup_state: result.backup_state,
         };
         conclude(
             verdict,
