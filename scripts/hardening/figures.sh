@@ -97,6 +97,9 @@ for line in read("fuzz.txt").splitlines():
         crashed = re.search(r"crashes=([1-9]\d*)", line)
         goal = re.search(r"goal=(\d+) reached=(\w+)", line)
         result = "CRASH (FAILED)" if crashed else "no crash"
+        jobs = re.search(r"jobs=(\d+)", line)
+        if jobs:
+            result += f"; {jobs[1]} libFuzzer processes on one corpus"
         if goal:
             result += f"; goal {int(goal[1]):,} executions {'reached' if goal[2] == 'yes' else 'not reached'}"
         print(f"| {m[1]} | {int(m[2]):,} | {m[3]} | {int(m[4]):,} | {result} |")

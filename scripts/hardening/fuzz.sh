@@ -6,7 +6,7 @@
 # crash (the reproducer is left in $FUZZ_ARTIFACTS).
 #
 #   scripts/hardening/fuzz.sh [--seconds S] [--runs N] [--no-build] [--bin-dir DIR]
-#                             [--stats FILE] [--keep-going] [target...]
+#                             [--stats FILE] [--keep-going] [--jobs N] [target...]
 #
 # Before fuzzing, every saved crash in fuzz/regressions/<target>/ is replayed: a regression
 # fails the run. The committed seeds fuzz/corpus/<target>/ (real python-fido2 traffic, see
@@ -14,11 +14,14 @@
 # in $FUZZ_CORPUS (default /tmp/hardening/corpus/<target>) and grows across runs.
 # --stats FILE appends each target's line to FILE (--goal N adds `goal=N reached=yes|no`);
 # --keep-going records a crash as crashes=1 and goes on with the next target (long runs).
+# --jobs N runs N libFuzzer processes per target side by side on the one working corpus (each
+# picks up the others' new units from it, libFuzzer's -reload), each doing 1/N of --runs; the
+# line reports their summed executions and `jobs=N`.
 # Limits per input: 10 s (a hang), 1 GiB per allocation and 2 GiB RSS (unbounded allocation).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 seconds=10 runs=-1 build=1 bin=fuzz/target/x86_64-unknown-linux-gnu/release stats="" keep_going=0
-goal=""
+goal="" jobs=1
 targets=()
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -29,6 +32,7 @@ while [ $# -gt 0 ]; do
     --stats) stats=$2; shift 2 ;;
     --goal) goal=$2; shift 2 ;;
     --keep-going) keep_going=1; shift ;;
+    --jobs) jobs=$2; shift 2 ;;
     -*) echo "fuzz.sh: unknown option $1" >&2; exit 2 ;;
     *) targets+=("$1"); shift ;;
   esac
@@ -58,25 +62,42 @@ for t in "${targets[@]}"; do
     fi
   fi
   seeds=(); [ -d "fuzz/corpus/$t" ] && seeds=("fuzz/corpus/$t")
+  job_runs=$runs
+  [ "$runs" -lt 0 ] || job_runs=$(((runs + jobs - 1) / jobs))
+  logs=()
+  for ((k = 1; k <= jobs; k++)); do
+    if [ "$jobs" = 1 ]; then logs+=("$log"); else logs+=("$artifacts/$t.job$k.log"); fi
+  done
   crashes=0
   start=$(date +%s.%N)
-  if ! "$bin/$t" "$corpus_root/$t" "${seeds[@]}" -max_total_time="$seconds" -runs="$runs" \
+  pids=()
+  for l in "${logs[@]}"; do
+    "$bin/$t" "$corpus_root/$t" "${seeds[@]}" -max_total_time="$seconds" -runs="$job_runs" \
       -rss_limit_mb=2048 -malloc_limit_mb=1024 -timeout=10 \
-      -artifact_prefix="$artifacts/$t-" -print_final_stats=1 >"$log" 2>&1; then
-    tail -40 "$log" >&2
-    echo "fuzz $t: CRASH (reproducer in $artifacts/$t-*)" >&2
-    crashes=1
-  fi
+      -artifact_prefix="$artifacts/$t-" -print_final_stats=1 >"$l" 2>&1 &
+    pids+=($!)
+  done
+  execs=0
+  for k in "${!pids[@]}"; do
+    l=${logs[$k]}
+    if ! wait "${pids[$k]}"; then
+      tail -40 "$l" >&2
+      echo "fuzz $t: CRASH (reproducer in $artifacts/$t-*, log $l)" >&2
+      crashes=1
+    fi
+    n=$(grep -ao 'stat::number_of_executed_units: *[0-9]*' "$l" | grep -o '[0-9]*$' || true)
+    if [ -z "$n" ]; then
+      # No final stats (a crash): the last status line's #N is the executions so far.
+      n=$(grep -ao '^#[0-9]*' "$l" | tail -1 | tr -d '#' || true)
+    fi
+    execs=$((execs + ${n:-0}))
+  done
   end=$(date +%s.%N)
-  execs=$(grep -ao 'stat::number_of_executed_units: *[0-9]*' "$log" | grep -o '[0-9]*$' || true)
-  if [ -z "$execs" ]; then
-    # No final stats (a crash): the last status line's #N is the executions so far.
-    execs=$(grep -ao '^#[0-9]*' "$log" | tail -1 | tr -d '#' || true)
-  fi
-  line=$(awk -v t="$t" -v n="${execs:-0}" -v a="$start" -v b="$end" -v c="$crashes" \
+  line=$(awk -v t="$t" -v n="$execs" -v a="$start" -v b="$end" -v c="$crashes" \
     'BEGIN { s = b - a; printf "fuzz %s execs=%d seconds=%.0f execs_per_s=%.0f crashes=%d", t, n, s, n / s, c }')
+  [ "$jobs" = 1 ] || line="$line jobs=$jobs"
   if [ -n "$goal" ]; then
-    reached=no; [ "${execs:-0}" -ge "$goal" ] && [ "$crashes" = 0 ] && reached=yes
+    reached=no; [ "$execs" -ge "$goal" ] && [ "$crashes" = 0 ] && reached=yes
     line="$line goal=$goal reached=$reached"
   fi
   echo "$line"
