@@ -1,8 +1,8 @@
 //! Where a login's server CPU goes, piece by piece, without HTTP: webauthn-rs's assertion
 //! check, the relying party's own (ring) check the server uses instead, the bare P-256
 //! verification inside webauthn-rs's, the JSON of the stored passkey and of the
-//! posted credential, and the two store calls of `/login/finish`. (`perf` cannot count in
-//! this VM; this is the profile.)
+//! posted credential, and the store calls of a login, in on-CPU µs. (The VM has no hardware
+//! counters; `perf record` with software clock events profiles the whole server instead.)
 //!
 //!     cargo bench -p relying-party-demo --bench login_parts
 
@@ -10,10 +10,10 @@
 #[allow(dead_code)]
 mod soft_authenticator;
 
+use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::Context;
-use std::sync::Arc;
 
 use p256::ecdsa::signature::Verifier;
 use relying_party_demo::assertion_check::AssertionChecker;
