@@ -212,11 +212,15 @@ impl AssertionChecker {
 /// state asks for anything the fast path does not do (another UV policy, an AppID, a
 /// backup-eligibility upgrade, an allow list).
 fn discoverable_challenge(state: &DiscoverableAuthentication) -> Option<Vec<u8>> {
+    // Unknown fields fail the parse: a later webauthn-rs with a new knob in its state takes
+    // the slow path rather than have the knob ignored here.
     #[derive(serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
     struct Saved {
         ast: SavedState,
     }
     #[derive(serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
     struct SavedState {
         credentials: Vec<serde::de::IgnoredAny>,
         policy: UserVerificationPolicy,
