@@ -12,7 +12,8 @@
 # fails the run. The committed seeds fuzz/corpus/<target>/ (real python-fido2 traffic, see
 # scripts/hardening/record-traffic.sh) are read but never written; the working corpus lives
 # in $FUZZ_CORPUS (default /tmp/hardening/corpus/<target>) and grows across runs.
-# --stats FILE appends each target's line to FILE (--goal N adds `goal=N reached=yes|no`);
+# --stats FILE appends each target's line to FILE (--goal N adds `goal=N reached=yes|no`; every
+# line ends with the run's `date=YYYY-MM-DD`, UTC);
 # --keep-going records a crash as crashes=1 and goes on with the next target (long runs).
 # --jobs N runs N libFuzzer processes per target side by side on the one working corpus (each
 # picks up the others' new units from it, libFuzzer's -reload), each doing 1/N of --runs; the
@@ -96,6 +97,7 @@ for t in "${targets[@]}"; do
   line=$(awk -v t="$t" -v n="$execs" -v a="$start" -v b="$end" -v c="$crashes" \
     'BEGIN { s = b - a; printf "fuzz %s execs=%d seconds=%.0f execs_per_s=%.0f crashes=%d", t, n, s, n / s, c }')
   [ "$jobs" = 1 ] || line="$line jobs=$jobs"
+  line="$line date=$(date -u +%F)"
   if [ -n "$goal" ]; then
     reached=no; [ "$execs" -ge "$goal" ] && [ "$crashes" = 0 ] && reached=yes
     line="$line goal=$goal reached=$reached"
