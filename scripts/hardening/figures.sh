@@ -92,12 +92,14 @@ if sys.argv[2]:
     print(f"> {sys.argv[2]}\n")
 print("## Fuzzing (cargo fuzz / libFuzzer, no crash, no hang, no allocation over 1 GiB)\n")
 print("| target | executions | seconds | executions/s | result | run |\n|---|---:|---:|---:|---|---|")
+totals = {}
 for line in read("fuzz.txt").splitlines():
     m = re.match(r"fuzz (\S+) execs=(\d+) seconds=(\d+) execs_per_s=(\d+)", line)
     if m:
         crashed = re.search(r"crashes=([1-9]\d*)", line)
+        running = "running=yes" in line
         goal = re.search(r"goal=(\d+) reached=(\w+)", line)
-        result = "CRASH (FAILED)" if crashed else "no crash"
+        result = "CRASH (FAILED)" if crashed else "no crash so far (still running)" if running else "no crash"
         jobs = re.search(r"jobs=(\d+)", line)
         if jobs:
             result += f"; {jobs[1]} libFuzzer processes on one corpus"
@@ -105,6 +107,14 @@ for line in read("fuzz.txt").splitlines():
             result += f"; goal {int(goal[1]):,} executions {'reached' if goal[2] == 'yes' else 'not reached'}"
         day = re.search(r"date=(\S+)", line)
         print(f"| {m[1]} | {int(m[2]):,} | {m[3]} | {int(m[4]):,} | {result} | {day[1] if day else '—'} |")
+        runs, execs, clean = totals.get(m[1], (0, 0, True))
+        totals[m[1]] = (runs + 1, execs + int(m[2]), clean and not crashed)
+# A target fuzzed in several runs (each continuing the same working corpus): its total.
+several = {t: v for t, v in totals.items() if v[0] > 1}
+if several:
+    print("\nTargets fuzzed in several runs on one growing corpus: " + "; ".join(
+        f"{t} {execs:,} executions over {runs} runs{'' if clean else ' (a run above reports a crash)'}"
+        for t, (runs, execs, clean) in several.items()) + ".")
 crash = read("crash.txt")
 m = re.search(r"crash ops: (\d+) SIGKILLs in (\d+) s; interrupted (\{.*?\}); acknowledged (\{.*?\}); (.*) at the end", crash)
 ok = "test result: ok" in crash
