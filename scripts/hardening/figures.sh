@@ -99,7 +99,9 @@ for line in read("fuzz.txt").splitlines():
         crashed = re.search(r"crashes=([1-9]\d*)", line)
         running = "running=yes" in line
         goal = re.search(r"goal=(\d+) reached=(\w+)", line)
-        result = "CRASH (FAILED)" if crashed else "no crash so far (still running)" if running else "no crash"
+        stopped = "interrupted=yes" in line
+        result = ("CRASH (FAILED)" if crashed else "no crash so far (still running)" if running
+                  else "no crash (stopped early with SIGINT)" if stopped else "no crash")
         jobs = re.search(r"jobs=(\d+)", line)
         if jobs:
             result += f"; {jobs[1]} libFuzzer processes on one corpus"

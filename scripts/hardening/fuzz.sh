@@ -78,13 +78,18 @@ for t in "${targets[@]}"; do
       -artifact_prefix="$artifacts/$t-" -print_final_stats=1 >"$l" 2>&1 &
     pids+=($!)
   done
-  execs=0
+  execs=0 interrupted=0
   for k in "${!pids[@]}"; do
     l=${logs[$k]}
     if ! wait "${pids[$k]}"; then
-      tail -40 "$l" >&2
-      echo "fuzz $t: CRASH (reproducer in $artifacts/$t-*, log $l)" >&2
-      crashes=1
+      if grep -aq 'libFuzzer: run interrupted' "$l"; then
+        # Stopped early on purpose (SIGINT): not a crash; the line says so.
+        interrupted=1
+      else
+        tail -40 "$l" >&2
+        echo "fuzz $t: CRASH (reproducer in $artifacts/$t-*, log $l)" >&2
+        crashes=1
+      fi
     fi
     n=$(grep -ao 'stat::number_of_executed_units: *[0-9]*' "$l" | grep -o '[0-9]*$' || true)
     if [ -z "$n" ]; then
@@ -97,6 +102,7 @@ for t in "${targets[@]}"; do
   line=$(awk -v t="$t" -v n="$execs" -v a="$start" -v b="$end" -v c="$crashes" \
     'BEGIN { s = b - a; printf "fuzz %s execs=%d seconds=%.0f execs_per_s=%.0f crashes=%d", t, n, s, n / s, c }')
   [ "$jobs" = 1 ] || line="$line jobs=$jobs"
+  [ "$interrupted" = 0 ] || line="$line interrupted=yes"
   line="$line date=$(date -u +%F)"
   if [ -n "$goal" ]; then
     reached=no; [ "$execs" -ge "$goal" ] && [ "$crashes" = 0 ] && reached=yes
