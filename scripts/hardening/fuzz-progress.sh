@@ -9,7 +9,10 @@
 set -euo pipefail
 target=$1 log=$2 goal=${3:-}
 execs=$(grep -ao '^#[0-9]*' "$log" | tail -1 | tr -d '#')
-seconds=$(($(date +%s) - $(stat -c %W "$log")))
+# Until now, or until the log's last write once the run has stopped.
+end=$(date +%s)
+grep -aq 'libFuzzer: run interrupted' "$log" && end=$(stat -c %Y "$log")
+seconds=$((end - $(stat -c %W "$log")))
 crashes=0
 grep -aqE '==[0-9]+== ERROR: libFuzzer|deadly signal|ALARM: working on the last Unit|out-of-memory' "$log" && crashes=1
 line=$(awk -v t="$target" -v n="${execs:-0}" -v s="$seconds" -v c="$crashes" \
