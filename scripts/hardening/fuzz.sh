@@ -21,6 +21,7 @@
 # Limits per input: 10 s (a hang), 1 GiB per allocation and 2 GiB RSS (unbounded allocation).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
+. scripts/hardening/libfuzzer-log.sh
 seconds=10 runs=-1 build=1 bin=fuzz/target/x86_64-unknown-linux-gnu/release stats="" keep_going=0
 goal="" jobs=1
 targets=()
@@ -82,7 +83,7 @@ for t in "${targets[@]}"; do
   for k in "${!pids[@]}"; do
     l=${logs[$k]}
     if ! wait "${pids[$k]}"; then
-      if grep -aq 'libFuzzer: run interrupted' "$l"; then
+      if log_interrupted "$l"; then
         # Stopped early on purpose (SIGINT): not a crash; the line says so.
         interrupted=1
       else
@@ -91,12 +92,7 @@ for t in "${targets[@]}"; do
         crashes=1
       fi
     fi
-    n=$(grep -ao 'stat::number_of_executed_units: *[0-9]*' "$l" | grep -o '[0-9]*$' || true)
-    if [ -z "$n" ]; then
-      # No final stats (a crash): the last status line's #N is the executions so far.
-      n=$(grep -ao '^#[0-9]*' "$l" | tail -1 | tr -d '#' || true)
-    fi
-    execs=$((execs + ${n:-0}))
+    execs=$((execs + $(log_executions "$l")))
   done
   end=$(date +%s.%N)
   line=$(awk -v t="$t" -v n="$execs" -v a="$start" -v b="$end" -v c="$crashes" \
