@@ -14,7 +14,6 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::Context;
-
 use p256::ecdsa::signature::Verifier;
 use relying_party_demo::assertion_check::AssertionChecker;
 use relying_party_demo::store::{
