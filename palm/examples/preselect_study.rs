@@ -15,7 +15,8 @@
 //! `cargo run --release -p palmkey-palm --example preselect_study -- DATASET [N,N,...]`
 //! (a tuning dataset, never the reserved evaluation seed; N default 10000). `CASCADES=a,b`
 //! picks variants by name (default: all of [`variants`]); `QUICK=1` skips the stage-by-stage
-//! study and runs the gallery search only.
+//! study and runs the gallery search only; `HISTOGRAMS=1` runs only the histogram stage study
+//! (each [`HistogramParams`] design as a matcher, and the coarse stage behind it).
 
 use std::collections::BTreeMap;
 use std::time::Instant;
@@ -25,6 +26,7 @@ use palmkey_palm::engine::Engine;
 use palmkey_palm::matcher::{compare_joint, SearchRange};
 use palmkey_palm::search::cascade::Cascade;
 use palmkey_palm::search::derive::Derivation;
+use palmkey_palm::search::histograms::{HistogramParams, HistogramProbe, HistogramRef};
 use palmkey_palm::search::quick::{QuickProbe, QuickRef, StageParams};
 use palmkey_palm::search::{Gallery, SearchConfig};
 use palmkey_palm::template::Template;
@@ -74,6 +76,10 @@ fn main() {
         .split(',')
         .map(|n| n.parse().expect("gallery sizes N,N,..."))
         .collect();
+    if std::env::var_os("HISTOGRAMS").is_some() {
+        histogram_study(&engine, &gallery, &probes);
+        return;
+    }
     if std::env::var_os("QUICK").is_none() {
         stage_study(&engine, &gallery, &probes);
     }
@@ -85,32 +91,30 @@ fn main() {
 /// Named cascade variants the gallery search is measured with (the default first).
 fn variants() -> Vec<(&'static str, Cascade)> {
     let d = Cascade::default();
+    let histogram = |keep: f32, coarse_keep: f32| Cascade {
+        histogram_keep: Some(keep),
+        coarse_keep,
+        ..d
+    };
     vec![
         ("default", d),
+        // Before the histogram stage: the coarse stage scans everyone and keeps 10 %.
         (
-            "scale1",
+            "no-hist",
+            Cascade {
+                histogram_keep: None,
+                coarse_keep: 0.1,
+                ..d
+            },
+        ),
+        ("h05-c02", histogram(0.05, 0.02)),
+        ("h03-c01", histogram(0.03, 0.01)),
+        ("h02-c01", histogram(0.02, 0.01)),
+        (
+            "h10-scale1",
             Cascade {
                 coarse: StageParams {
                     all_scales: false,
-                    ..d.coarse
-                },
-                ..d
-            },
-        ),
-        (
-            "keep5",
-            Cascade {
-                coarse_keep: 0.05,
-                ..d
-            },
-        ),
-        // Shifts -3, -1, 1, 3: 16 instead of 25 per frame, every shift within ±4 one cell
-        // from a tried one (as ±4 step 2 leaves every shift within ±5).
-        (
-            "odd4",
-            Cascade {
-                coarse: StageParams {
-                    reach: 3,
                     ..d.coarse
                 },
                 ..d
@@ -268,7 +272,10 @@ fn stage_study(engine: &Engine, gallery: &[(usize, &Template)], probes: &[(usize
         std::hint::black_box(cascade.preselect(&q, &big));
         whole.push(start.elapsed().as_secs_f64() * 1e3);
         let start = Instant::now();
-        std::hint::black_box(q.scan(cascade.coarse).search(&big));
+        std::hint::black_box(
+            q.scan(cascade.coarse)
+                .search(&big.iter().collect::<Vec<_>>()),
+        );
         coarse_only.push(start.elapsed().as_secs_f64() * 1e3);
     }
     let median = |v: &mut Vec<f64>| {
@@ -332,11 +339,6 @@ fn stage_study(engine: &Engine, gallery: &[(usize, &Template)], probes: &[(usize
     }
     results.push(refined);
     // Cascades: genuine kept by A at FAR fa and by B at FAR fb.
-    let quantile = |imp: &[f32], far: f64| {
-        let mut v = imp.to_vec();
-        v.sort_by(f32::total_cmp);
-        v[((v.len() as f64 * far) as usize).min(v.len() - 1)]
-    };
     for a in 0..2 {
         {
             let b = 2;
@@ -396,4 +398,219 @@ fn stage_study(engine: &Engine, gallery: &[(usize, &Template)], probes: &[(usize
         accepted.len(),
         genuine.len()
     );
+}
+
+/// The histogram stage as a matcher (TAR at FAR, cost per person), and how much of what the
+/// default coarse stage keeps at 10 % survives a histogram stage in front of it.
+fn histogram_study(engine: &Engine, gallery: &[(usize, &Template)], probes: &[(usize, &Template)]) {
+    let weights = engine.config().fusion.fused.weights;
+    let quick: Vec<QuickRef> = gallery.iter().map(|(_, g)| QuickRef::new(g)).collect();
+    let cascade = Cascade::default();
+    // The coarse and fine stages' distances: what a stage in front of them must not lose.
+    let all: Vec<&QuickRef> = quick.iter().collect();
+    let quick_rows: Vec<ProbeRow> = probes
+        .par_iter()
+        .map(|(i, p)| {
+            let q = QuickProbe::new(p, weights);
+            let poses = q.scan(cascade.coarse).search(&all);
+            let d = poses
+                .iter()
+                .zip(&quick)
+                .map(|(&pose, r)| (pose.distance, q.refine(r, pose, cascade.fine_rows).distance));
+            split(gallery, *i, d)
+        })
+        .collect();
+    let coarse_rows: Vec<(f32, Vec<f32>)> = quick_rows
+        .iter()
+        .map(|(g, i)| (g.0, i.iter().map(|d| d.0).collect()))
+        .collect();
+    let fine_rows: Vec<(f32, Vec<f32>)> = quick_rows
+        .iter()
+        .map(|(g, i)| (g.1, i.iter().map(|d| d.1).collect()))
+        .collect();
+    let (cg, ci) = flatten(&coarse_rows);
+    let (fg, fi) = flatten(&fine_rows);
+    let tc = quantile(&ci, 0.1);
+    // Mates the full matcher accepts at its threshold: the ones a search must not lose.
+    let threshold = engine.config().fusion.threshold;
+    let accepted: Vec<bool> = probes
+        .par_iter()
+        .map(|(i, p)| {
+            let mate = gallery.iter().find(|(j, _)| j == i).unwrap().1;
+            engine.compare(p, mate).fused >= threshold
+        })
+        .collect();
+    let n_accepted = accepted.iter().filter(|&&a| a).count();
+    let d = HistogramParams::default();
+    let designs = [
+        ("rotations", d),
+        (
+            "rotations x scales",
+            HistogramParams {
+                all_scales: true,
+                ..d
+            },
+        ),
+        ("rotations, shifts ±4", HistogramParams { reach: 4, ..d }),
+        (
+            "rotations, shifts ±4 step 2",
+            HistogramParams {
+                reach: 4,
+                step: 2,
+                ..d
+            },
+        ),
+    ];
+    let only = std::env::var("DESIGNS").ok();
+    // HW=print,vein: other modality weights for the histogram stage (default: the fusion's).
+    let histogram_weights = std::env::var("HW").ok().map_or(weights, |w| {
+        let v: Vec<f32> = w
+            .split(',')
+            .map(|x| x.parse().expect("HW=print,vein"))
+            .collect();
+        [v[0], v[1]]
+    });
+    for (k, (name, params)) in designs.iter().enumerate() {
+        if only
+            .as_deref()
+            .is_some_and(|o| !o.split(',').any(|x| x == k.to_string()))
+        {
+            continue;
+        }
+        let refs: Vec<HistogramRef> = gallery.iter().map(|(_, g)| HistogramRef::new(g)).collect();
+        let rows: Vec<(f32, Vec<f32>)> = probes
+            .par_iter()
+            .map(|(i, p)| {
+                let q = HistogramProbe::new(p, histogram_weights, params);
+                let mut d = Vec::with_capacity(refs.len());
+                q.distances(&refs, &mut d);
+                split(gallery, *i, d.into_iter().map(|x| x as f32))
+            })
+            .collect();
+        let (genuine, impostor) = flatten(&rows);
+        // Cost on one core: one probe against a 10,000-person gallery (entries repeated).
+        let big: Vec<HistogramRef> = (0..10_000).map(|i| refs[i % refs.len()]).collect();
+        let q = HistogramProbe::new(probes[0].1, weights, params);
+        let mut times = Vec::new();
+        let mut out = Vec::with_capacity(big.len());
+        for _ in 0..15 {
+            out.clear();
+            let start = Instant::now();
+            q.distances(&big, &mut out);
+            std::hint::black_box(&out);
+            times.push(start.elapsed().as_secs_f64() * 1e3);
+        }
+        times.sort_by(f64::total_cmp);
+        println!(
+            "{name:<28} {} poses: TAR@1e-1 {:.4} @3e-2 {:.4} @1e-2 {:.4} @1e-3 {:.4}; 10,000 people on one core: median {:.3} ms",
+            q.poses(),
+            tar_at(&genuine, &impostor, 1e-1),
+            tar_at(&genuine, &impostor, 3e-2),
+            tar_at(&genuine, &impostor, 1e-2),
+            tar_at(&genuine, &impostor, 1e-3),
+            times[times.len() / 2],
+        );
+        for keep in [0.2, 0.1, 0.05, 0.02] {
+            let tb = quantile(&impostor, keep);
+            let both = (0..genuine.len())
+                .filter(|&k| genuine[k] < tb && cg[k] < tc)
+                .count();
+            let coarse_alone = cg.iter().filter(|&&d| d < tc).count();
+            println!(
+                "  keep {keep:>4}: mates kept {:.4}; then coarse 10 %: {both} of the {coarse_alone} the coarse stage keeps alone",
+                genuine.iter().filter(|&&d| d < tb).count() as f64 / genuine.len() as f64,
+            );
+        }
+        // Diagnosis: the genuine pairs this design ranks worst (accepted by the full matcher).
+        if std::env::var_os("WORST").is_some() {
+            let t10 = quantile(&impostor, 0.05);
+            for (k, (i, p)) in probes.iter().enumerate() {
+                if !(accepted[k] && genuine[k] >= t10) {
+                    continue;
+                }
+                let g = gallery.iter().find(|(j, _)| j == i).unwrap().1;
+                let valid = |t: &Template| {
+                    [t.print(), t.vein()].map(|m| m.map_or(0, |m| m.canonical().valid_cells()))
+                };
+                let pairs = [
+                    (p.print().unwrap(), g.print().unwrap()),
+                    (p.vein().unwrap(), g.vein().unwrap()),
+                ];
+                let pose = compare_joint(&pairs, SearchRange::default())
+                    .map(|(_, a)| (a.rotation_deg, a.scale, a.dx, a.dy));
+                println!(
+                    "  worst: subject {i} distance {} (5 % quantile {t10}) valid probe {:?} mate {:?} pose {pose:?}",
+                    genuine[k],
+                    valid(p),
+                    valid(g)
+                );
+            }
+        }
+        // Whole cascades at N = 10,000, estimated from these impostor distributions: a mate
+        // survives a stage keeping a fraction f of N when its distance is below the impostors'
+        // f-quantile.
+        // (histograms keep, coarse keeps, fine keeps): fine 0.32 % = K 32, 0.16 % = K 16.
+        for (h, c, f) in [
+            (1.0, 0.1, 0.0032),
+            (1.0, 0.02, 0.0032),
+            (0.2, 0.02, 0.0032),
+            (0.1, 0.1, 0.0032),
+            (0.1, 0.02, 0.0032),
+            (0.1, 0.02, 0.0016),
+            (0.05, 0.02, 0.0032),
+            (0.03, 0.01, 0.0032),
+        ] {
+            let (th, tc, tf) = (
+                if h < 1.0 {
+                    quantile(&impostor, h)
+                } else {
+                    f32::INFINITY
+                },
+                quantile(&ci, c),
+                quantile(&fi, f),
+            );
+            let lost = (0..genuine.len())
+                .filter(|&k| accepted[k] && !(genuine[k] < th && cg[k] < tc && fg[k] < tf))
+                .count();
+            println!(
+                "  cascade histograms {h} -> coarse {c} -> fine {:.2} %: loses {lost} of the {n_accepted} mates the full matcher accepts",
+                100.0 * f
+            );
+        }
+    }
+}
+
+/// A probe's distances to the gallery split into (its mate's, everyone else's).
+fn split<T>(
+    gallery: &[(usize, &Template)],
+    subject: usize,
+    distances: impl Iterator<Item = T>,
+) -> (T, Vec<T>) {
+    let mut genuine = None;
+    let mut impostor = Vec::with_capacity(gallery.len());
+    for ((j, _), d) in gallery.iter().zip(distances) {
+        if *j == subject {
+            genuine = Some(d);
+        } else {
+            impostor.push(d);
+        }
+    }
+    // Probes are only taken from identities with a gallery entry.
+    (
+        genuine.expect("the probe's mate is in the gallery"),
+        impostor,
+    )
+}
+
+fn flatten(rows: &[(f32, Vec<f32>)]) -> (Vec<f32>, Vec<f32>) {
+    let genuine = rows.iter().map(|r| r.0).collect();
+    let impostor = rows.iter().flat_map(|r| r.1.iter().copied()).collect();
+    (genuine, impostor)
+}
+
+/// The distance below which a fraction `far` of `impostor` lies.
+fn quantile(impostor: &[f32], far: f64) -> f32 {
+    let mut v = impostor.to_vec();
+    v.sort_by(f32::total_cmp);
+    v[((v.len() as f64 * far) as usize).min(v.len() - 1)]
 }

@@ -1,8 +1,9 @@
 //! The `palmkey palm bench` measurement without building the authenticator binary:
 //! `cargo run --release -p palmkey-palm --example search_bench -- [SIZES] [REAL] [QUERIES] [K]`
-//! (defaults: 10000,100000,1000000 300 30 32).
+//! (defaults: 10000,100000,1000000 300 30 32; the cascade's other settings are its defaults).
 
 use palmkey_palm::search::bench::{run, BenchConfig};
+use palmkey_palm::search::cascade::Cascade;
 
 fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -15,7 +16,10 @@ fn main() -> anyhow::Result<()> {
         sizes,
         real: arg(1, "300").parse()?,
         queries: arg(2, "30").parse()?,
-        k: arg(3, "32").parse()?,
+        cascade: Cascade {
+            k: arg(3, "32").parse()?,
+            ..Cascade::default()
+        },
         seed: 7,
     })?;
     print!("{}", report.to_text());

@@ -72,6 +72,12 @@ pub struct BenchArgs {
     /// Candidates the cascade hands to the full matcher.
     #[arg(long, default_value_t = crate::search::cascade::Cascade::default().k)]
     pub k: usize,
+    /// Fraction of the gallery the histogram stage keeps (1 turns the stage off).
+    #[arg(long, default_value_t = crate::search::cascade::Cascade::default().histogram_keep.unwrap_or(1.0))]
+    pub histogram_keep: f32,
+    /// Fraction of the gallery the coarse stage keeps.
+    #[arg(long, default_value_t = crate::search::cascade::Cascade::default().coarse_keep)]
+    pub coarse_keep: f32,
     /// Synthetic population.
     #[arg(long, default_value_t = 7)]
     pub seed: u64,

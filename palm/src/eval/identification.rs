@@ -67,8 +67,10 @@ pub struct SearchAgreement {
     /// searched exhaustively; then everything below agrees trivially).
     pub cascade: bool,
     pub probes: usize,
-    /// Candidates handed to the full matcher and the fraction the coarse stage keeps.
+    /// Candidates handed to the full matcher and the fractions the histogram stage (if on)
+    /// and the coarse stage keep.
     pub preselect_k: usize,
+    pub histogram_keep: Option<f32>,
     pub coarse_keep: f32,
     /// The cascade alone (no fallback): same gallery entry and bit-identical score.
     pub same_result: usize,
@@ -274,6 +276,7 @@ fn summarize(
         cascade,
         probes: outcomes.len(),
         preselect_k: config.search.cascade.k,
+        histogram_keep: config.search.cascade.histogram_keep,
         coarse_keep: config.search.cascade.coarse_keep,
         same_result: count(&|o| o.preselected == o.exhaustive),
         mated_same_result: mated
@@ -361,7 +364,9 @@ pub fn to_text(r: &IdentificationReport) -> String {
     }
     let _ = writeln!(
         s,
-        "1:N cascade       coarse keeps {:.0} %, full matcher on K = {}: same result as exhaustive for {}/{} probes ({}/{} mated); exhaustive winner not pre-selected for {}",
+        "1:N cascade       histograms keep {}, coarse keeps {:.0} %, full matcher on K = {}: same result as exhaustive for {}/{} probes ({}/{} mated); exhaustive winner not pre-selected for {}",
+        a.histogram_keep
+            .map_or_else(|| "everyone (stage off)".to_string(), |h| format!("{:.0} %", 100.0 * h)),
         100.0 * a.coarse_keep,
         a.preselect_k,
         a.same_result,

@@ -5,8 +5,12 @@
 //! `real` people extracted from synthetic captures (sample 0 of identities `0..real` of
 //! population `seed`) and `N − real` further identities derived from them ([`Derivation`]:
 //! block permutation + orientation turn of every code map). The gallery stores, as the
-//! authenticator's does, each person's pre-selection code (1,280 bytes: 1.2 GiB at N = 1M); a
-//! derived person's code is derived from the canonical maps alone. Their full templates
+//! authenticator's does, each person's pre-selection code (1,472 bytes: 1.4 GiB at N = 1M); a
+//! derived person's code is derived from the canonical maps alone. Derivation permutes the
+//! same 8 × 8-cell blocks the histogram stage pools over, so derived people are easier for that
+//! stage than real strangers: the bench measures speed (every stage's work per person does not
+//! depend on who is enrolled); the stages' accuracy is measured on real impostors
+//! (`examples/preselect_study.rs`, docs/palm-report.md). Their full templates
 //! (decoded: ~20 KiB each, 20 GiB at 1M) are not kept: the full matcher's score materialises
 //! a derived candidate's template on demand, and that materialisation (benchmark overhead: the
 //! product holds decoded templates) is timed separately and subtracted from the latency.
@@ -19,8 +23,10 @@ use std::time::Instant;
 
 use rayon::prelude::*;
 
+use super::cascade::Cascade;
 use super::derive::Derivation;
 use super::gallery::{Gallery, SearchConfig};
+use super::histograms;
 use super::quick::QuickRef;
 use crate::engine::Engine;
 use crate::eval::engine_bio::{EngineBiometric, EvalModality};
@@ -28,9 +34,9 @@ use crate::eval::identification::Preselection;
 use crate::synth::Identity;
 use crate::template::Template;
 
-/// Bytes of a person's code the coarse (first) stage reads: every 4th row of the 3 code
-/// planes and the mask of both modalities (8 rows × 4 planes × 64 bits).
-pub const FIRST_STAGE_BYTES: usize = 8 * 4 * 8;
+/// Bytes of a person's code the coarse stage reads: every 4th row of the 3 code planes and the
+/// mask of both modalities (8 rows × 4 planes × 64 bits).
+pub const COARSE_STAGE_BYTES: usize = 8 * 4 * 8;
 
 /// Benchmark settings.
 #[derive(Debug, Clone)]
@@ -39,8 +45,8 @@ pub struct BenchConfig {
     pub real: u32,
     /// Timed searches per gallery size.
     pub queries: usize,
-    /// Candidates handed to the full matcher.
-    pub k: usize,
+    /// The pre-selection measured (stages, fractions kept, K).
+    pub cascade: Cascade,
     pub seed: u64,
 }
 
@@ -76,8 +82,10 @@ pub struct BenchReport {
     pub template_bytes: usize,
     /// Bytes per person held by the gallery (pre-selection code).
     pub gallery_bytes_per_person: usize,
-    /// Bytes per person the first stage reads.
+    /// Bytes per person the first stage reads (histograms, or the coarse stage when off).
     pub first_stage_bytes: usize,
+    /// Fraction of the gallery the histogram stage keeps (`None`: stage off).
+    pub histogram_keep: Option<f32>,
     /// Poses the coarse stage tries per person.
     pub coarse_poses: usize,
     pub k: usize,
@@ -113,7 +121,7 @@ impl Clock {
 
 pub fn run(config: &BenchConfig) -> anyhow::Result<BenchReport> {
     anyhow::ensure!(
-        config.real >= 1 && config.queries >= 1 && config.k >= 1,
+        config.real >= 1 && config.queries >= 1 && config.cascade.k >= 1,
         "need real identities, queries and K ≥ 1"
     );
     let bio = EngineBiometric::new(EvalModality::Fused, false);
@@ -160,10 +168,7 @@ pub fn run(config: &BenchConfig) -> anyhow::Result<BenchReport> {
     compare_us.sort_by(f64::total_cmp);
 
     let search = SearchConfig {
-        cascade: super::cascade::Cascade {
-            k: config.k,
-            ..Default::default()
-        },
+        cascade: config.cascade,
         exhaustive_fallback: false,
         ..SearchConfig::default()
     };
@@ -250,7 +255,11 @@ pub fn run(config: &BenchConfig) -> anyhow::Result<BenchReport> {
         compare_median_us: percentile(&compare_us, 0.5),
         template_bytes: real[0].0.to_bytes().len(),
         gallery_bytes_per_person: std::mem::size_of::<QuickRef>(),
-        first_stage_bytes: FIRST_STAGE_BYTES,
+        first_stage_bytes: match search.cascade.histogram_keep {
+            Some(_) => 2 * histograms::BINS,
+            None => COARSE_STAGE_BYTES,
+        },
+        histogram_keep: search.cascade.histogram_keep,
         coarse_poses: frames * shifts * shifts,
         k: search.cascade.k,
         coarse_keep: search.cascade.coarse_keep,
@@ -274,9 +283,14 @@ impl BenchReport {
         );
         let _ = writeln!(
             s,
-            "1:N search = the authenticator's cascade on ONE core (one-thread pool): coarse stage over everyone ({} poses, reads {} bytes per person), ±1-cell refinement of the best {:.0} %, full matcher on K = {}; gallery holds {} bytes per person; {} real + derived identities; exhaustive fallback off (counted)",
-            self.coarse_poses,
+            "1:N search = the authenticator's cascade on ONE core (one-thread pool): {} ({} bytes per person), coarse stage ({} poses, {} bytes per person) keeps {:.0} % of N, ±1-cell refinement of those, full matcher on K = {}; gallery holds {} bytes per person; {} real + derived identities; exhaustive fallback off (counted)",
+            self.histogram_keep.map_or_else(
+                || "no histogram stage".to_string(),
+                |h| format!("orientation histograms over everyone keep {:.0} %", 100.0 * h)
+            ),
             self.first_stage_bytes,
+            self.coarse_poses,
+            COARSE_STAGE_BYTES,
             100.0 * self.coarse_keep,
             self.k,
             self.gallery_bytes_per_person,
@@ -311,7 +325,12 @@ pub fn run_command(args: &crate::cli::BenchArgs) -> anyhow::Result<()> {
         sizes: args.sizes.clone(),
         real: args.real,
         queries: args.queries,
-        k: args.k,
+        cascade: Cascade {
+            k: args.k,
+            histogram_keep: (args.histogram_keep < 1.0).then_some(args.histogram_keep),
+            coarse_keep: args.coarse_keep,
+            ..Cascade::default()
+        },
         seed: args.seed,
     })?;
     if args.json {

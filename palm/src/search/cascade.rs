@@ -1,21 +1,26 @@
-//! Two quick stages before the full matcher: a coarse pass over everyone keeps a fraction, a
-//! finer pass over those keeps the K candidates the full matcher decides among.
+//! Three quick stages before the full matcher: orientation histograms over everyone keep a
+//! fraction, a coarse pose search over those keeps a smaller one, a finer pass over those keeps
+//! the K candidates the full matcher decides among.
 //!
-//! Each stage is a matcher in its own right, so the mate survives stage 1 about as often as
-//! that stage verifies at FAR = kept / N. Tuning seed 31 (294 gallery, 869 probes): the mate
-//! survives coarse 10 % → fine 0.3 % in 99.65 % of probes, the full matcher alone accepts
-//! 99.65 % at FAR 1e-4 (docs/palm-report.md, `examples/preselect_study.rs`).
+//! Each stage is a matcher in its own right, so the mate survives a stage about as often as
+//! that stage verifies at FAR = kept / N. Tuning seed 31 (294 gallery, 869 probes): the
+//! histogram stage keeps the mate at 10 % for 99.65 % of probes at ~30 ns per person (5 poses);
+//! the coarse stage (375 poses, ~10 µs per person) and the fine stage then narrow down to K
+//! (docs/palm-report.md, `examples/preselect_study.rs`).
 
 use rayon::prelude::*;
 
 use super::quick::{Pose, QuickProbe, QuickRef, StageParams};
 
-/// People per parallel task of the coarse stage.
+/// People per parallel task of the scanning stages.
 const CHUNK: usize = 512;
 
 /// The cascade's stages and how many candidates each keeps.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Cascade {
+    /// Fraction of the gallery the histogram stage keeps (at least `16 × k`); `None`: the
+    /// coarse stage scans everyone.
+    pub histogram_keep: Option<f32>,
     pub coarse: StageParams,
     /// Rows the fine stage compares (`y ≡ 0 mod fine_rows`) when it refines the coarse pose
     /// by ±1 cell.
@@ -29,6 +34,7 @@ pub struct Cascade {
 impl Default for Cascade {
     fn default() -> Self {
         Self {
+            histogram_keep: Some(0.1),
             coarse: StageParams {
                 all_scales: true,
                 reach: 4,
@@ -36,22 +42,47 @@ impl Default for Cascade {
                 row_step: 4,
             },
             fine_rows: 2,
-            coarse_keep: 0.1,
+            coarse_keep: 0.02,
             k: 32,
         }
     }
 }
 
 impl Cascade {
-    /// Positions in `gallery` of the K best candidates for `probe`, best first. Both stages
-    /// run on the current rayon pool (all cores by default; the bench installs one thread).
+    /// Positions in `gallery` of the K best candidates for `probe`, best first. Every stage
+    /// runs on the current rayon pool (all cores by default; the bench installs one thread).
     pub fn preselect(&self, probe: &QuickProbe, gallery: &[QuickRef]) -> Vec<u32> {
         let n = gallery.len();
-        let keep = ((n as f32 * self.coarse_keep).ceil() as usize)
-            .max(4 * self.k)
-            .min(n);
+        let at_least = |fraction: f32, floor: usize, of: usize| {
+            ((n as f32 * fraction).ceil() as usize).max(floor).min(of)
+        };
+        let survivors: Vec<&QuickRef>;
+        let mut ids: Vec<u32> = Vec::new();
+        match self.histogram_keep {
+            Some(fraction) if at_least(fraction, 16 * self.k, n) < n => {
+                let histogram = probe.histogram();
+                let mut scored: Vec<(u32, u32)> = gallery
+                    .par_chunks(CHUNK)
+                    .enumerate()
+                    .flat_map_iter(|(c, part)| {
+                        part.iter().enumerate().map(move |(i, r)| {
+                            (histogram.distance(r.histogram()), (c * CHUNK + i) as u32)
+                        })
+                    })
+                    .collect();
+                let keep = at_least(fraction, 16 * self.k, n);
+                scored.select_nth_unstable(keep);
+                scored.truncate(keep);
+                // Gallery order again: the coarse scan then reads memory forwards.
+                ids = scored.into_iter().map(|(_, i)| i).collect();
+                ids.sort_unstable();
+                survivors = ids.iter().map(|&i| &gallery[i as usize]).collect();
+            }
+            _ => survivors = gallery.iter().collect(),
+        }
+        let id = |j: usize| if ids.is_empty() { j as u32 } else { ids[j] };
         let scan = probe.scan(self.coarse);
-        let mut coarse: Vec<(Pose, u32)> = gallery
+        let mut coarse: Vec<(Pose, u32)> = survivors
             .par_chunks(CHUNK)
             .enumerate()
             .flat_map_iter(|(c, part)| {
@@ -59,10 +90,13 @@ impl Cascade {
                 poses
                     .into_iter()
                     .enumerate()
-                    .map(move |(i, pose)| (pose, (c * CHUNK + i) as u32))
+                    .map(move |(i, pose)| (pose, id(c * CHUNK + i)))
             })
             .collect();
-        best_first(&mut coarse, keep);
+        best_first(
+            &mut coarse,
+            at_least(self.coarse_keep, 4 * self.k, survivors.len()),
+        );
         let mut fine: Vec<(Pose, u32)> = coarse
             .par_iter()
             .map(|&(pose, i)| (probe.refine(&gallery[i as usize], pose, self.fine_rows), i))
@@ -87,6 +121,31 @@ fn best_first(items: &mut Vec<(Pose, u32)>, keep: usize) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_stage_keeps_a_gallery_member() {
+        use crate::search::quick::tests::random_template;
+        use crate::template::Template;
+        let templates: Vec<Template> = (0..600).map(random_template).collect();
+        let gallery: Vec<QuickRef> = templates.iter().map(QuickRef::new).collect();
+        // K = 4: the histogram stage keeps 64 of 600, the coarse stage 16 of those.
+        let cascade = Cascade {
+            k: 4,
+            ..Cascade::default()
+        };
+        for member in [0, 123, 599] {
+            let probe = QuickProbe::new(&templates[member], [0.3, 0.7]);
+            let picked = cascade.preselect(&probe, &gallery);
+            assert_eq!(picked.len(), 4);
+            assert_eq!(picked[0], member as u32);
+        }
+        let without = Cascade {
+            histogram_keep: None,
+            ..cascade
+        };
+        let probe = QuickProbe::new(&templates[42], [0.3, 0.7]);
+        assert_eq!(without.preselect(&probe, &gallery)[0], 42);
+    }
 
     #[test]
     fn best_first_keeps_the_smallest_in_order() {

@@ -2,7 +2,7 @@
 //! index, `palmkey palm eval --identification` and `palmkey palm bench` all run.
 //!
 //! Galleries up to [`SearchConfig::exhaustive_up_to`] people are compared exhaustively. Larger
-//! ones go through the [`Cascade`] (two quick stages, then the full matcher on the K best). The
+//! ones go through the [`Cascade`] (three quick stages, then the full matcher on the K best). The
 //! cascade misses a mate the full matcher would accept for a few probes in a thousand
 //! (docs/palm-report.md), so when the pre-selected best is below the decision threshold the rest
 //! of the gallery is compared too ([`SearchConfig::exhaustive_fallback`]): a genuine person is
@@ -58,7 +58,7 @@ pub struct Outcome {
     pub fell_back: bool,
 }
 
-/// The pre-selection codes of everyone enrolled, in gallery order (1,280 bytes per person).
+/// The pre-selection codes of everyone enrolled, in gallery order (1,472 bytes per person).
 #[derive(Default)]
 pub struct Gallery {
     quick: Vec<QuickRef>,

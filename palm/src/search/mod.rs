@@ -5,6 +5,7 @@ pub mod bench;
 pub mod cascade;
 pub mod derive;
 pub mod gallery;
+pub mod histograms;
 pub mod quick;
 #[cfg(target_arch = "x86_64")]
 mod simd;

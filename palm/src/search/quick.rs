@@ -9,6 +9,7 @@
 //! 31: TAR at FAR 1e-3 98.5 % against 97.5 % for the coarse stage; see docs/palm-report.md).
 //! Genuine pairs of that set align within ±4 cells in 99 % of cases, which bounds the search.
 
+use super::histograms::{HistogramParams, HistogramProbe, HistogramRef};
 use crate::code::{BitCount, CodeMap, GRID};
 use crate::matcher::{normalised_distance, packed_count, Packed, REFERENCE_BITS};
 use crate::template::{ModalityCode, Template};
@@ -39,6 +40,8 @@ pub struct QuickProbe {
     /// `(scale index, frame)`.
     frames: Vec<(u8, Packed)>,
     weights: [f32; 2],
+    /// The histogram stage's side of the probe.
+    histogram: HistogramProbe,
 }
 
 impl QuickProbe {
@@ -57,7 +60,13 @@ impl QuickProbe {
         Self {
             frames,
             weights: weights.map(|w| w / sum),
+            histogram: HistogramProbe::new(probe, weights, &HistogramParams::default()),
         }
+    }
+
+    /// The histogram stage's side of the probe (rotations at scale 1).
+    pub fn histogram(&self) -> &HistogramProbe {
+        &self.histogram
     }
 
     /// Best weighted distance to one enrolled person over `stage`'s poses (lower is closer;
@@ -211,7 +220,7 @@ pub struct Scan<'a> {
 
 impl Scan<'_> {
     /// The best pose of each reference (as [`QuickProbe::search`] finds it).
-    pub fn search(&self, references: &[QuickRef]) -> Vec<Pose> {
+    pub fn search(&self, references: &[&QuickRef]) -> Vec<Pose> {
         #[cfg(target_arch = "x86_64")]
         if let Some((kernel, table)) = &self.table {
             let sampled: Vec<&simd::Sampled> = references.iter().map(|r| &r.sampled).collect();
@@ -251,12 +260,14 @@ pub struct Pose {
     pub dy: i32,
 }
 
-/// The gallery side: the canonical maps, lane-packed (1 KiB per person, for the fine stage), and
-/// the rows the coarse stage reads (every 4th row: 256 bytes).
+/// The gallery side: the canonical maps, lane-packed (1 KiB per person, for the fine stage), the
+/// rows the coarse stage reads (every 4th row: 256 bytes) and the histogram stage's descriptors
+/// (192 bytes).
 pub struct QuickRef {
     packed: Packed,
     #[cfg(target_arch = "x86_64")]
     sampled: simd::Sampled,
+    histogram: HistogramRef,
 }
 
 impl QuickRef {
@@ -272,7 +283,13 @@ impl QuickRef {
             #[cfg(target_arch = "x86_64")]
             sampled: simd::Sampled::of(&packed),
             packed,
+            histogram: HistogramRef::from_canonical(maps),
         }
+    }
+
+    /// The histogram stage's side of this person.
+    pub fn histogram(&self) -> &HistogramRef {
+        &self.histogram
     }
 }
 
@@ -308,7 +325,8 @@ pub(crate) mod tests {
     fn scan_equals_one_by_one_search() {
         let weights = [0.3, 0.7];
         let gallery: Vec<Template> = (0..150).map(random_template).collect();
-        let refs: Vec<QuickRef> = gallery.iter().map(QuickRef::new).collect();
+        let owned: Vec<QuickRef> = gallery.iter().map(QuickRef::new).collect();
+        let refs: Vec<&QuickRef> = owned.iter().collect();
         // The probe: a gallery member (its own canonical frame must win at zero shift).
         let probe = QuickProbe::new(&gallery[17], weights);
         for stage in [
