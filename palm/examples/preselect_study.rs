@@ -521,6 +521,25 @@ fn histogram_study(engine: &Engine, gallery: &[(usize, &Template)], probes: &[(u
                 genuine.iter().filter(|&&d| d < tb).count() as f64 / genuine.len() as f64,
             );
         }
+        // Diagnosis: does the best histogram pose (a rotation frame) agree with the full
+        // matcher's rotation on genuine pairs?
+        if std::env::var_os("ROTATIONS").is_some() && k == 0 {
+            let mut agree: BTreeMap<(i32, i32), usize> = BTreeMap::new();
+            for (i, p) in probes {
+                let g = gallery.iter().find(|(j, _)| j == i).unwrap().1;
+                let q = HistogramProbe::new(p, histogram_weights, params);
+                let (_, f) = q.best_pose(&HistogramRef::new(g));
+                let hist_deg = p.print().or(p.vein()).unwrap().frames()[f].rotation_deg as i32;
+                let pairs = [
+                    (p.print().unwrap(), g.print().unwrap()),
+                    (p.vein().unwrap(), g.vein().unwrap()),
+                ];
+                if let Some((_, a)) = compare_joint(&pairs, SearchRange::default()) {
+                    *agree.entry((hist_deg, a.rotation_deg as i32)).or_default() += 1;
+                }
+            }
+            println!("  (histogram rotation, full matcher rotation): genuine pairs {agree:?}");
+        }
         // Diagnosis: the genuine pairs this design ranks worst (accepted by the full matcher).
         if std::env::var_os("WORST").is_some() {
             let t10 = quantile(&impostor, 0.05);

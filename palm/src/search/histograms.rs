@@ -112,11 +112,20 @@ impl HistogramProbe {
     /// Best weighted histogram distance to one person over every pose (lower is closer).
     #[inline]
     pub fn distance(&self, reference: &HistogramRef) -> u32 {
-        let mut best = u32::MAX;
-        for pose in &self.poses {
+        self.best_pose(reference).0
+    }
+
+    /// The best distance and the index of the pose that gave it (with the default
+    /// [`HistogramParams`], the probe's rotation frame).
+    #[inline]
+    pub fn best_pose(&self, reference: &HistogramRef) -> (u32, usize) {
+        let mut best = (u32::MAX, 0);
+        for (i, pose) in self.poses.iter().enumerate() {
             let d = self.weights[0] * sad(&pose[0], &reference.lanes[0])
                 + self.weights[1] * sad(&pose[1], &reference.lanes[1]);
-            best = best.min(d);
+            if d < best.0 {
+                best = (d, i);
+            }
         }
         best
     }
