@@ -26,7 +26,9 @@ use palmkey_palm::engine::Engine;
 use palmkey_palm::matcher::{compare_joint, SearchRange};
 use palmkey_palm::search::cascade::Cascade;
 use palmkey_palm::search::derive::Derivation;
-use palmkey_palm::search::histograms::{HistogramParams, HistogramProbe, HistogramRef};
+use palmkey_palm::search::histograms::{
+    BroadProbe, BroadRef, HistogramParams, LocalProbe, LocalRef,
+};
 use palmkey_palm::search::quick::{QuickProbe, QuickRef, StageParams};
 use palmkey_palm::search::{Gallery, SearchConfig};
 use palmkey_palm::template::Template;
@@ -91,11 +93,6 @@ fn main() {
 /// Named cascade variants the gallery search is measured with (the default first).
 fn variants() -> Vec<(&'static str, Cascade)> {
     let d = Cascade::default();
-    let histogram = |keep: f32, coarse_keep: f32| Cascade {
-        histogram_keep: Some(keep),
-        coarse_keep,
-        ..d
-    };
     vec![
         ("default", d),
         // Before the histogram stage: the coarse stage scans everyone and keeps 10 %.
@@ -107,16 +104,10 @@ fn variants() -> Vec<(&'static str, Cascade)> {
                 ..d
             },
         ),
-        ("h05-c02", histogram(0.05, 0.02)),
-        ("h03-c01", histogram(0.03, 0.01)),
-        ("h02-c01", histogram(0.02, 0.01)),
         (
-            "h10-scale1",
+            "h10",
             Cascade {
-                coarse: StageParams {
-                    all_scales: false,
-                    ..d.coarse
-                },
+                histogram_keep: Some(0.1),
                 ..d
             },
         ),
@@ -441,6 +432,18 @@ fn histogram_study(engine: &Engine, gallery: &[(usize, &Template)], probes: &[(u
         })
         .collect();
     let n_accepted = accepted.iter().filter(|&&a| a).count();
+    // The second histogram stage (8 × 8 regions, 45 poses).
+    let local_refs: Vec<LocalRef> = gallery.iter().map(|(_, g)| LocalRef::new(g)).collect();
+    let local_rows: Vec<(f32, Vec<f32>)> = probes
+        .par_iter()
+        .map(|(i, p)| {
+            let q = LocalProbe::new(p, weights, &HistogramParams::local());
+            let mut d = Vec::with_capacity(local_refs.len());
+            q.distances(&local_refs, &mut d);
+            split(gallery, *i, d.into_iter().map(|x| x as f32))
+        })
+        .collect();
+    let (lg, li) = flatten(&local_rows);
     let d = HistogramParams::default();
     let designs = [
         ("rotations", d),
@@ -477,11 +480,11 @@ fn histogram_study(engine: &Engine, gallery: &[(usize, &Template)], probes: &[(u
         {
             continue;
         }
-        let refs: Vec<HistogramRef> = gallery.iter().map(|(_, g)| HistogramRef::new(g)).collect();
+        let refs: Vec<BroadRef> = gallery.iter().map(|(_, g)| BroadRef::new(g)).collect();
         let rows: Vec<(f32, Vec<f32>)> = probes
             .par_iter()
             .map(|(i, p)| {
-                let q = HistogramProbe::new(p, histogram_weights, params);
+                let q = BroadProbe::new(p, histogram_weights, params);
                 let mut d = Vec::with_capacity(refs.len());
                 q.distances(&refs, &mut d);
                 split(gallery, *i, d.into_iter().map(|x| x as f32))
@@ -489,8 +492,8 @@ fn histogram_study(engine: &Engine, gallery: &[(usize, &Template)], probes: &[(u
             .collect();
         let (genuine, impostor) = flatten(&rows);
         // Cost on one core: one probe against a 10,000-person gallery (entries repeated).
-        let big: Vec<HistogramRef> = (0..10_000).map(|i| refs[i % refs.len()]).collect();
-        let q = HistogramProbe::new(probes[0].1, weights, params);
+        let big: Vec<BroadRef> = (0..10_000).map(|i| refs[i % refs.len()]).collect();
+        let q = BroadProbe::new(probes[0].1, weights, params);
         let mut times = Vec::new();
         let mut out = Vec::with_capacity(big.len());
         for _ in 0..15 {
@@ -527,8 +530,8 @@ fn histogram_study(engine: &Engine, gallery: &[(usize, &Template)], probes: &[(u
             let mut agree: BTreeMap<(i32, i32), usize> = BTreeMap::new();
             for (i, p) in probes {
                 let g = gallery.iter().find(|(j, _)| j == i).unwrap().1;
-                let q = HistogramProbe::new(p, histogram_weights, params);
-                let (_, f) = q.best_pose(&HistogramRef::new(g));
+                let q = BroadProbe::new(p, histogram_weights, params);
+                let (_, f) = q.best_pose(&BroadRef::new(g));
                 let hist_deg = p.print().or(p.vein()).unwrap().frames()[f].rotation_deg as i32;
                 let pairs = [
                     (p.print().unwrap(), g.print().unwrap()),
@@ -568,31 +571,42 @@ fn histogram_study(engine: &Engine, gallery: &[(usize, &Template)], probes: &[(u
         // Whole cascades at N = 10,000, estimated from these impostor distributions: a mate
         // survives a stage keeping a fraction f of N when its distance is below the impostors'
         // f-quantile.
-        // (histograms keep, coarse keeps, fine keeps): fine 0.32 % = K 32, 0.16 % = K 16.
-        for (h, c, f) in [
-            (1.0, 0.1, 0.0032),
-            (1.0, 0.02, 0.0032),
-            (0.2, 0.02, 0.0032),
-            (0.1, 0.1, 0.0032),
-            (0.1, 0.02, 0.0032),
-            (0.1, 0.02, 0.0016),
-            (0.05, 0.02, 0.0032),
-            (0.03, 0.01, 0.0032),
+        // (histograms, local histograms, coarse, fine keep): 1.0 = stage off; fine 0.32 % =
+        // K 32, 0.16 % = K 16.
+        for (h, l, c, f) in [
+            (1.0, 1.0, 0.1, 0.0032),
+            (1.0, 1.0, 0.02, 0.0032),
+            (0.2, 1.0, 0.02, 0.0032),
+            (0.1, 1.0, 0.02, 0.0032),
+            (0.1, 1.0, 0.02, 0.0016),
+            (0.05, 1.0, 0.02, 0.0032),
+            (0.03, 1.0, 0.01, 0.0032),
+            (0.1, 0.02, 0.01, 0.0032),
+            (0.05, 0.02, 0.01, 0.0032),
+            (0.05, 0.01, 0.005, 0.0032),
+            (0.05, 0.01, 0.01, 0.0032),
+            (0.03, 0.01, 0.005, 0.0032),
         ] {
-            let (th, tc, tf) = (
-                if h < 1.0 {
-                    quantile(&impostor, h)
+            let off_or = |keep: f64, impostor: &[f32]| {
+                if keep < 1.0 {
+                    quantile(impostor, keep)
                 } else {
                     f32::INFINITY
-                },
+                }
+            };
+            let (th, tl, tc, tf) = (
+                off_or(h, &impostor),
+                off_or(l, &li),
                 quantile(&ci, c),
                 quantile(&fi, f),
             );
             let lost = (0..genuine.len())
-                .filter(|&k| accepted[k] && !(genuine[k] < th && cg[k] < tc && fg[k] < tf))
+                .filter(|&k| {
+                    accepted[k] && !(genuine[k] < th && lg[k] < tl && cg[k] < tc && fg[k] < tf)
+                })
                 .count();
             println!(
-                "  cascade histograms {h} -> coarse {c} -> fine {:.2} %: loses {lost} of the {n_accepted} mates the full matcher accepts",
+                "  cascade histograms {h} -> local {l} -> coarse {c} -> fine {:.2} %: loses {lost} of the {n_accepted} mates the full matcher accepts",
                 100.0 * f
             );
         }

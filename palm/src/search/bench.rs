@@ -256,7 +256,7 @@ pub fn run(config: &BenchConfig) -> anyhow::Result<BenchReport> {
         template_bytes: real[0].0.to_bytes().len(),
         gallery_bytes_per_person: std::mem::size_of::<QuickRef>(),
         first_stage_bytes: match search.cascade.histogram_keep {
-            Some(_) => 2 * histograms::BINS,
+            Some(_) => std::mem::size_of::<histograms::BroadRef>(),
             None => COARSE_STAGE_BYTES,
         },
         histogram_keep: search.cascade.histogram_keep,

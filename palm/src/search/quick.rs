@@ -9,7 +9,7 @@
 //! 31: TAR at FAR 1e-3 98.5 % against 97.5 % for the coarse stage; see docs/palm-report.md).
 //! Genuine pairs of that set align within ±4 cells in 99 % of cases, which bounds the search.
 
-use super::histograms::{HistogramParams, HistogramProbe, HistogramRef};
+use super::histograms::{BroadProbe, BroadRef, HistogramParams};
 use crate::code::{BitCount, CodeMap, GRID};
 use crate::matcher::{normalised_distance, packed_count, Packed, REFERENCE_BITS};
 use crate::template::{ModalityCode, Template};
@@ -41,7 +41,7 @@ pub struct QuickProbe {
     frames: Vec<(u8, Packed)>,
     weights: [f32; 2],
     /// The histogram stage's side of the probe.
-    histogram: HistogramProbe,
+    histogram: BroadProbe,
 }
 
 impl QuickProbe {
@@ -60,12 +60,12 @@ impl QuickProbe {
         Self {
             frames,
             weights: weights.map(|w| w / sum),
-            histogram: HistogramProbe::new(probe, weights, &HistogramParams::default()),
+            histogram: BroadProbe::new(probe, weights, &HistogramParams::default()),
         }
     }
 
     /// The histogram stage's side of the probe (rotations at scale 1).
-    pub fn histogram(&self) -> &HistogramProbe {
+    pub fn histogram(&self) -> &BroadProbe {
         &self.histogram
     }
 
@@ -267,7 +267,7 @@ pub struct QuickRef {
     packed: Packed,
     #[cfg(target_arch = "x86_64")]
     sampled: simd::Sampled,
-    histogram: HistogramRef,
+    histogram: BroadRef,
 }
 
 impl QuickRef {
@@ -283,12 +283,12 @@ impl QuickRef {
             #[cfg(target_arch = "x86_64")]
             sampled: simd::Sampled::of(&packed),
             packed,
-            histogram: HistogramRef::from_canonical(maps),
+            histogram: BroadRef::from_canonical(maps),
         }
     }
 
     /// The histogram stage's side of this person.
-    pub fn histogram(&self) -> &HistogramRef {
+    pub fn histogram(&self) -> &BroadRef {
         &self.histogram
     }
 }
