@@ -287,18 +287,12 @@ fn stage_study(engine: &Engine, gallery: &[(usize, &Template)], probes: &[(usize
             .par_iter()
             .map(|(i, p)| {
                 let q = QuickProbe::new(p, weights);
-                let mut genuine = (f32::NAN, f32::NAN);
-                let mut imp = Vec::with_capacity(refs.len());
-                for (j, r) in &refs {
+                // `refs` is in gallery order.
+                let d = refs.iter().map(|(_, r)| {
                     let pose = q.search(r, params);
-                    let d = (pose.distance, q.refine(r, pose, cascade.fine_rows).distance);
-                    if j == i {
-                        genuine = d;
-                    } else {
-                        imp.push(d);
-                    }
-                }
-                (genuine, imp)
+                    (pose.distance, q.refine(r, pose, cascade.fine_rows).distance)
+                });
+                split(gallery, *i, d)
             })
             .collect();
         let genuine: Vec<f32> = rows.iter().map(|r| r.0 .0).collect();
@@ -350,21 +344,14 @@ fn stage_study(engine: &Engine, gallery: &[(usize, &Template)], probes: &[(usize
     let full: Vec<(f32, Vec<f32>)> = probes
         .par_iter()
         .map(|(i, p)| {
-            let mut genuine = f32::NAN;
-            let mut imp = Vec::new();
-            for (j, g) in gallery {
-                let d = -engine.compare(p, g).fused;
-                if j == i {
-                    genuine = d
-                } else {
-                    imp.push(d)
-                }
-            }
-            (genuine, imp)
+            split(
+                gallery,
+                *i,
+                gallery.iter().map(|(_, g)| -engine.compare(p, g).fused),
+            )
         })
         .collect();
-    let genuine: Vec<f32> = full.iter().map(|r| r.0).collect();
-    let impostor: Vec<f32> = full.iter().flat_map(|r| r.1.iter().copied()).collect();
+    let (genuine, impostor) = flatten(&full);
     println!(
         "{:<32} TAR@1e-1 {:.4} @1e-2 {:.4} @1e-3 {:.4} @1e-4 {:.4}",
         "full engine",

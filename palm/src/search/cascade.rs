@@ -54,50 +54,24 @@ impl Cascade {
     /// runs on the current rayon pool (all cores by default; the bench installs one thread).
     pub fn preselect(&self, probe: &QuickProbe, gallery: &[QuickRef]) -> Vec<u32> {
         let n = gallery.len();
-        let at_least = |fraction: f32, floor: usize, of: usize| {
-            ((n as f32 * fraction).ceil() as usize).max(floor).min(of)
-        };
-        let survivors: Vec<&QuickRef>;
-        let mut ids: Vec<u32> = Vec::new();
-        match self.histogram_keep {
-            Some(fraction) if at_least(fraction, 16 * self.k, n) < n => {
-                let histogram = probe.histogram();
-                let mut scored: Vec<(u32, u32)> = gallery
-                    .par_chunks(CHUNK)
-                    .enumerate()
-                    .flat_map_iter(|(c, part)| {
-                        part.iter().enumerate().map(move |(i, r)| {
-                            (histogram.distance(r.histogram()), (c * CHUNK + i) as u32)
-                        })
-                    })
-                    .collect();
-                let keep = at_least(fraction, 16 * self.k, n);
-                scored.select_nth_unstable(keep);
-                scored.truncate(keep);
-                // Gallery order again: the coarse scan then reads memory forwards.
-                ids = scored.into_iter().map(|(_, i)| i).collect();
-                ids.sort_unstable();
-                survivors = ids.iter().map(|&i| &gallery[i as usize]).collect();
-            }
-            _ => survivors = gallery.iter().collect(),
+        let keep = |fraction: f32, floor: usize| ((n as f32 * fraction).ceil() as usize).max(floor);
+        let mut ids: Vec<u32> = (0..n as u32).collect();
+        if let Some(fraction) = self.histogram_keep {
+            let histogram = probe.histogram();
+            ids = keep_best(gallery, ids, keep(fraction, 16 * self.k), |r| {
+                histogram.distance(r.histogram())
+            });
         }
-        let id = |j: usize| if ids.is_empty() { j as u32 } else { ids[j] };
+        let survivors: Vec<&QuickRef> = ids.iter().map(|&i| &gallery[i as usize]).collect();
         let scan = probe.scan(self.coarse);
         let mut coarse: Vec<(Pose, u32)> = survivors
             .par_chunks(CHUNK)
-            .enumerate()
-            .flat_map_iter(|(c, part)| {
-                let poses = scan.search(part);
-                poses
-                    .into_iter()
-                    .enumerate()
-                    .map(move |(i, pose)| (pose, id(c * CHUNK + i)))
+            .zip(ids.par_chunks(CHUNK))
+            .flat_map_iter(|(part, part_ids)| {
+                scan.search(part).into_iter().zip(part_ids.iter().copied())
             })
             .collect();
-        best_first(
-            &mut coarse,
-            at_least(self.coarse_keep, 4 * self.k, survivors.len()),
-        );
+        best_first(&mut coarse, keep(self.coarse_keep, 4 * self.k));
         let mut fine: Vec<(Pose, u32)> = coarse
             .par_iter()
             .map(|&(pose, i)| (probe.refine(&gallery[i as usize], pose, self.fine_rows), i))
@@ -105,6 +79,28 @@ impl Cascade {
         best_first(&mut fine, self.k.min(n));
         fine.into_iter().map(|(_, i)| i).collect()
     }
+}
+
+/// The `keep` entries of `ids` with the smallest `distance`, in gallery order again (so the
+/// next stage reads memory forwards); all of `ids` when they are no more than `keep`.
+fn keep_best(
+    gallery: &[QuickRef],
+    ids: Vec<u32>,
+    keep: usize,
+    distance: impl Fn(&QuickRef) -> u32 + Sync,
+) -> Vec<u32> {
+    if ids.len() <= keep {
+        return ids;
+    }
+    let mut scored: Vec<(u32, u32)> = ids
+        .par_chunks(CHUNK)
+        .flat_map_iter(|part| part.iter().map(|&i| (distance(&gallery[i as usize]), i)))
+        .collect();
+    scored.select_nth_unstable(keep);
+    scored.truncate(keep);
+    let mut kept: Vec<u32> = scored.into_iter().map(|(_, i)| i).collect();
+    kept.sort_unstable();
+    kept
 }
 
 /// Keeps the `keep` smallest distances, sorted.
