@@ -1,6 +1,7 @@
 //! Persistent state of the relying party behind one trait, so the embedded SQLite store can be
 //! swapped for a shared database (PostgreSQL) when several instances serve one site.
 
+mod pending;
 pub mod shop;
 mod sqlite;
 
@@ -83,7 +84,7 @@ pub struct SessionRecord {
 }
 
 /// Which WebAuthn ceremony a pending challenge belongs to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum CeremonyKind {
     Registration,
     Authentication,
@@ -185,8 +186,10 @@ pub struct SignInRecord {
 /// `PostgresStore` (e.g. on `postgres` + `r2d2`, or `sqlx`) must keep:
 /// - the same schema, with `BYTEA` for blobs, `TIMESTAMPTZ` or `BIGINT` ms for times, a
 ///   `SEQUENCE` for `accounts.member_no`, `BIGSERIAL` for order/payment ids;
-/// - `take_ceremony` as one `DELETE … RETURNING` (single use under concurrency: Postgres
-///   supports it as SQLite does);
+/// - pending ceremonies in a table, so any instance can finish a ceremony another one started
+///   (the SQLite store, whose database one process owns, keeps them in that process's memory
+///   and saves a write transaction per `/start`), with `take_ceremony` as one
+///   `DELETE … RETURNING` (single use under concurrency);
 /// - `conclude_assertion`'s passkey update as a compare-and-set on the stored counter
 ///   (its own column, as in the SQLite store), so concurrent sign-ins never move it backwards;
 /// - `conclude_assertion` as one transaction that starts with the `DELETE` of the challenge

@@ -14,8 +14,9 @@ use uuid::Uuid;
 use super::{
     Account, AssertionOutcome, AssertionVerdict, CeremonyKind, NewAccount, PasskeyRecord,
     PasskeyRemoval, PendingAssertion, SessionRecord, SignInRecord, Store, StoreError, StoreResult,
-    TakenCeremony, MAX_PENDING_CEREMONIES,
+    TakenCeremony,
 };
+use crate::store::pending::PendingCeremonies;
 
 mod shop;
 
@@ -136,6 +137,9 @@ const MIGRATIONS: &[&str] = &[
     //    integers instead of extracting it from the passkey's JSON twice per update)
     "ALTER TABLE passkeys ADD COLUMN sign_count INTEGER NOT NULL DEFAULT 0;
     UPDATE passkeys SET sign_count = COALESCE(json_extract(passkey_json, '$.cred.counter'), 0);",
+    // 5: pending ceremonies move to process memory (`PendingCeremonies`): they never outlived
+    //    the process anyway, and their table cost a write transaction per `/start`
+    "DROP TABLE ceremonies;",
 ];
 
 /// `execute` through the connection's statement cache (hot paths run the same SQL
@@ -154,9 +158,12 @@ fn row<T>(
     conn.prepare_cached(sql)?.query_row(params, f)
 }
 
-/// SQLite behind a mutex: one writer at a time is what SQLite allows anyway.
+/// SQLite behind a mutex: one writer at a time is what SQLite allows anyway. The database
+/// belongs to one process, so pending ceremonies stay in that process's memory.
 pub struct SqliteStore {
     conn: Mutex<Connection>,
+    /// Never locked while waiting for `conn` (a holder of `conn` may lock this briefly).
+    pending: Mutex<PendingCeremonies>,
     /// File databases only: the thread that checkpoints the WAL (see [`Checkpointer`]).
     /// Declared after `conn`, so it stops after the request connection has closed.
     _checkpointer: Option<Checkpointer>,
@@ -273,7 +280,7 @@ impl SqliteStore {
     ///   A counter update is in the same transaction as the consumption of the challenge
     ///   it answered, the history entry and the session rotation (`conclude_assertion`), so
     ///   a lost counter update comes back together with its challenge still pending — and
-    ///   [`Self::from_connection`] deletes every pending ceremony at open. No assertion
+    ///   pending ceremonies live only in process memory, so none survives. No assertion
     ///   signed before the crash can then be accepted (its challenge is gone), and every
     ///   later one must carry a counter above the restored one, which the real
     ///   authenticator's does (its counter kept going up). What such a crash can cost is
@@ -285,14 +292,9 @@ impl SqliteStore {
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "NORMAL")?;
         migrate(&mut conn)?;
-        // Challenges do not outlive the process that issued them (see above): a restart
-        // asks pending ceremonies to start again.
-        let voided = conn.execute("DELETE FROM ceremonies", [])?;
-        if voided > 0 {
-            tracing::info!(voided, "pending ceremonies of the previous run voided");
-        }
         Ok(SqliteStore {
             conn: Mutex::new(conn),
+            pending: Mutex::default(),
             _checkpointer: None,
         })
     }
@@ -311,6 +313,10 @@ impl SqliteStore {
 
     pub(super) fn conn(&self) -> StoreResult<MutexGuard<'_, Connection>> {
         self.conn.lock().map_err(|_| StoreError::Poisoned)
+    }
+
+    fn pending(&self) -> StoreResult<MutexGuard<'_, PendingCeremonies>> {
+        self.pending.lock().map_err(|_| StoreError::Poisoned)
     }
 }
 
@@ -431,8 +437,8 @@ fn store_passkey_use(
     )
 }
 
-/// Sign-in: the new session in, the basket carried over, the old session and its pending
-/// ceremonies out (inside the caller's transaction).
+/// Sign-in: the new session in, the basket carried over, the old session out (inside the
+/// caller's transaction; the caller forgets its pending ceremonies after the commit).
 fn rotate_session(conn: &Connection, old: &[u8; 32], new: &SessionRecord) -> rusqlite::Result<()> {
     exec(
         conn,
@@ -448,11 +454,6 @@ fn rotate_session(conn: &Connection, old: &[u8; 32], new: &SessionRecord) -> rus
         conn,
         "UPDATE OR REPLACE baskets SET session = ?2 WHERE session = ?1",
         params![&old[..], &new.id_hash[..]],
-    )?;
-    exec(
-        conn,
-        "DELETE FROM ceremonies WHERE session = ?1",
-        params![&old[..]],
     )?;
     exec(
         conn,
@@ -473,6 +474,42 @@ fn history_entry(conn: &Connection, r: &SignInRecord) -> rusqlite::Result<usize>
             r.outcome
         ],
     )
+}
+
+/// Everything an assertion's outcome writes (counter or regression flag, history, session
+/// rotation), as one transaction.
+fn record_outcome(conn: &mut Connection, o: &AssertionOutcome<'_>) -> rusqlite::Result<()> {
+    // IMMEDIATE: this transaction writes; take the write lock at BEGIN.
+    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+    match o.verdict {
+        AssertionVerdict::Verified {
+            passkey_json,
+            counter,
+            backup_state,
+        } => {
+            store_passkey_use(
+                &tx,
+                o.credential_id,
+                passkey_json,
+                i64::from(counter),
+                backup_state,
+                o.history.at,
+            )?;
+        }
+        AssertionVerdict::CounterRegression => {
+            exec(
+                &tx,
+                "UPDATE passkeys SET counter_regression_ms = ?2 WHERE credential_id = ?1",
+                params![o.credential_id, to_ms(o.history.at)],
+            )?;
+        }
+        AssertionVerdict::Rejected => {}
+    }
+    history_entry(&tx, o.history)?;
+    if let Some(new) = o.new_session {
+        rotate_session(&tx, o.session, new)?;
+    }
+    tx.commit()
 }
 
 impl Store for SqliteStore {
@@ -668,11 +705,7 @@ impl Store for SqliteStore {
 
     fn delete_session(&self, id_hash: &[u8; 32]) -> StoreResult<()> {
         let conn = self.conn()?;
-        exec(
-            &conn,
-            "DELETE FROM ceremonies WHERE session = ?1",
-            params![&id_hash[..]],
-        )?;
+        self.pending()?.end_session(id_hash);
         exec(
             &conn,
             "DELETE FROM baskets WHERE session = ?1",
@@ -691,6 +724,7 @@ impl Store for SqliteStore {
         let tx = conn.transaction()?;
         rotate_session(&tx, old, new)?;
         tx.commit()?;
+        self.pending()?.end_session(old);
         Ok(())
     }
 
@@ -702,28 +736,8 @@ impl Store for SqliteStore {
         state: &str,
         expires: OffsetDateTime,
     ) -> StoreResult<()> {
-        let mut conn = self.conn()?;
-        let tx = conn.transaction()?;
-        exec(
-            &tx,
-            "INSERT OR REPLACE INTO ceremonies (session, kind, challenge, state, expires_ms)
-             VALUES (?1, ?2, ?3, ?4, ?5)",
-            params![
-                &session[..],
-                kind.as_str(),
-                challenge,
-                state,
-                to_ms(expires)
-            ],
-        )?;
-        exec(
-            &tx,
-            "DELETE FROM ceremonies WHERE session = ?1 AND kind = ?2 AND rowid NOT IN
-                 (SELECT rowid FROM ceremonies WHERE session = ?1 AND kind = ?2
-                  ORDER BY expires_ms DESC, rowid DESC LIMIT ?3)",
-            params![&session[..], kind.as_str(), MAX_PENDING_CEREMONIES as i64],
-        )?;
-        tx.commit()?;
+        self.pending()?
+            .put(session, kind, challenge, state, expires);
         Ok(())
     }
 
@@ -734,21 +748,7 @@ impl Store for SqliteStore {
         challenge: &str,
         now: OffsetDateTime,
     ) -> StoreResult<TakenCeremony> {
-        // DELETE .. RETURNING: reading and consuming the challenge is one atomic step, so two
-        // concurrent finishes cannot both use it.
-        let row: Option<(String, i64)> = row(
-            &*self.conn()?,
-            "DELETE FROM ceremonies WHERE session = ?1 AND kind = ?2 AND challenge = ?3
-             RETURNING state, expires_ms",
-            params![&session[..], kind.as_str(), challenge],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )
-        .optional()?;
-        Ok(match row {
-            None => TakenCeremony::Missing,
-            Some((_, expires)) if expires <= to_ms(now) => TakenCeremony::Expired,
-            Some((state, _)) => TakenCeremony::Pending(state),
-        })
+        Ok(self.pending()?.take(session, kind, challenge, now))
     }
 
     fn pending_assertion(
@@ -759,24 +759,11 @@ impl Store for SqliteStore {
         credential_id: &[u8],
         now: OffsetDateTime,
     ) -> StoreResult<PendingAssertion> {
-        let conn = self.conn()?;
-        let ceremony: Option<(String, i64)> = row(
-            &conn,
-            "SELECT state, expires_ms FROM ceremonies
-             WHERE session = ?1 AND kind = ?2 AND challenge = ?3",
-            params![&session[..], kind.as_str(), challenge],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )
-        .optional()?;
-        let ceremony = match ceremony {
-            None => TakenCeremony::Missing,
-            Some((_, expires)) if expires <= to_ms(now) => TakenCeremony::Expired,
-            Some((state, _)) => TakenCeremony::Pending(state),
-        };
+        let ceremony = self.pending()?.peek(session, kind, challenge, now);
         let passkey = match ceremony {
             // Nothing to verify against: spare the lookup.
             TakenCeremony::Pending(_) => row(
-                &conn,
+                &*self.conn()?,
                 &format!("SELECT {PASSKEY_COLUMNS} FROM passkeys WHERE credential_id = ?1"),
                 params![credential_id],
                 passkey_row,
@@ -784,7 +771,6 @@ impl Store for SqliteStore {
             .optional()?,
             _ => None,
         };
-        drop(conn);
         Ok(PendingAssertion {
             ceremony,
             passkey: passkey.map(passkey_record).transpose()?,
@@ -792,61 +778,30 @@ impl Store for SqliteStore {
     }
 
     fn conclude_assertion(&self, o: &AssertionOutcome<'_>) -> StoreResult<bool> {
-        let mut conn = self.conn()?;
-        // IMMEDIATE: this transaction writes; take the write lock at BEGIN.
-        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-        // The challenge is consumed first: when it is already gone (a concurrent finish with
-        // the same challenge concluded first) the transaction rolls back having changed
-        // nothing. Together with the single connection (or, in PostgreSQL, the row lock the
-        // DELETE takes) this is what keeps a challenge single-use.
-        let consumed = exec(
-            &tx,
-            "DELETE FROM ceremonies WHERE session = ?1 AND kind = ?2 AND challenge = ?3",
-            params![&o.session[..], o.kind.as_str(), o.challenge],
-        )?;
-        if consumed == 0 {
+        // The challenge is taken first, and whoever takes it owns its single use: a concurrent
+        // finish with the same challenge finds it gone and writes nothing. Should the outcome
+        // fail to commit, the challenge goes back, as the rolled-back DELETE of a shared
+        // database's store would leave it.
+        let Some(taken) = self.pending()?.remove(o.session, o.kind, o.challenge) else {
             return Ok(false);
+        };
+        let written = self
+            .conn()
+            .and_then(|mut conn| Ok(record_outcome(&mut conn, o)?));
+        if let Err(error) = written {
+            self.pending()?.restore(o.session, o.kind, taken);
+            return Err(error);
         }
-        match o.verdict {
-            AssertionVerdict::Verified {
-                passkey_json,
-                counter,
-                backup_state,
-            } => {
-                store_passkey_use(
-                    &tx,
-                    o.credential_id,
-                    passkey_json,
-                    i64::from(counter),
-                    backup_state,
-                    o.history.at,
-                )?;
-            }
-            AssertionVerdict::CounterRegression => {
-                exec(
-                    &tx,
-                    "UPDATE passkeys SET counter_regression_ms = ?2 WHERE credential_id = ?1",
-                    params![o.credential_id, to_ms(o.history.at)],
-                )?;
-            }
-            AssertionVerdict::Rejected => {}
+        if o.new_session.is_some() {
+            self.pending()?.end_session(o.session);
         }
-        history_entry(&tx, o.history)?;
-        if let Some(new) = o.new_session {
-            rotate_session(&tx, o.session, new)?;
-        }
-        tx.commit()?;
         Ok(true)
     }
 
     fn purge_expired(&self, now: OffsetDateTime) -> StoreResult<usize> {
+        let c = self.pending()?.purge_expired(now);
         let conn = self.conn()?;
         let now = to_ms(now);
-        let c = exec(
-            &conn,
-            "DELETE FROM ceremonies WHERE expires_ms <= ?1",
-            params![now],
-        )?;
         let s = exec(
             &conn,
             "DELETE FROM sessions WHERE expires_ms <= ?1",
