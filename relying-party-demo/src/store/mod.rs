@@ -2,6 +2,7 @@
 //! swapped for a shared database (PostgreSQL) when several instances serve one site.
 
 mod pending;
+mod session_cache;
 pub mod shop;
 mod sqlite;
 

@@ -17,6 +17,7 @@ use super::{
     TakenCeremony,
 };
 use crate::store::pending::PendingCeremonies;
+use crate::store::session_cache::SessionCache;
 
 mod shop;
 
@@ -159,11 +160,16 @@ fn row<T>(
 }
 
 /// SQLite behind a mutex: one writer at a time is what SQLite allows anyway. The database
-/// belongs to one process, so pending ceremonies stay in that process's memory.
+/// belongs to one process, so pending ceremonies stay in that process's memory and live
+/// sessions are copied there.
+///
+/// Lock order: `conn`, then `pending` or `sessions` (never the other way round). The session
+/// copy changes only while `conn` is held, in the order the database changed, so a read that
+/// missed cannot put back a session a concurrent sign-out deleted.
 pub struct SqliteStore {
     conn: Mutex<Connection>,
-    /// Never locked while waiting for `conn` (a holder of `conn` may lock this briefly).
     pending: Mutex<PendingCeremonies>,
+    sessions: Mutex<SessionCache>,
     /// File databases only: the thread that checkpoints the WAL (see [`Checkpointer`]).
     /// Declared after `conn`, so it stops after the request connection has closed.
     _checkpointer: Option<Checkpointer>,
@@ -295,6 +301,7 @@ impl SqliteStore {
         Ok(SqliteStore {
             conn: Mutex::new(conn),
             pending: Mutex::default(),
+            sessions: Mutex::default(),
             _checkpointer: None,
         })
     }
@@ -317,6 +324,10 @@ impl SqliteStore {
 
     fn pending(&self) -> StoreResult<MutexGuard<'_, PendingCeremonies>> {
         self.pending.lock().map_err(|_| StoreError::Poisoned)
+    }
+
+    fn sessions(&self) -> StoreResult<MutexGuard<'_, SessionCache>> {
+        self.sessions.lock().map_err(|_| StoreError::Poisoned)
     }
 }
 
@@ -667,7 +678,8 @@ impl Store for SqliteStore {
     }
 
     fn insert_session(&self, s: &SessionRecord) -> StoreResult<()> {
-        exec(&*self.conn()?,
+        let conn = self.conn()?;
+        exec(&conn,
             "INSERT INTO sessions (id_hash, account, csrf_token, expires_ms) VALUES (?1, ?2, ?3, ?4)",
             params![
                 &s.id_hash[..],
@@ -676,6 +688,7 @@ impl Store for SqliteStore {
                 to_ms(s.expires)
             ],
         )?;
+        self.sessions()?.insert(s);
         Ok(())
     }
 
@@ -684,28 +697,39 @@ impl Store for SqliteStore {
         id_hash: &[u8; 32],
         now: OffsetDateTime,
     ) -> StoreResult<Option<SessionRecord>> {
+        if let Some(cached) = self.sessions()?.get(id_hash, now) {
+            return Ok(cached);
+        }
+        let conn = self.conn()?;
         let row: Option<(Option<String>, String, i64)> = row(
-            &*self.conn()?,
+            &conn,
             "SELECT account, csrf_token, expires_ms FROM sessions
                  WHERE id_hash = ?1 AND expires_ms > ?2",
             params![&id_hash[..], to_ms(now)],
             |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
         )
         .optional()?;
-        row.map(|(account, csrf_token, expires)| {
-            Ok(SessionRecord {
-                id_hash: *id_hash,
-                account: account.as_deref().map(parse_uuid).transpose()?,
-                csrf_token,
-                expires: from_ms(expires)?,
+        let session = row
+            .map(|(account, csrf_token, expires)| {
+                Ok::<_, StoreError>(SessionRecord {
+                    id_hash: *id_hash,
+                    account: account.as_deref().map(parse_uuid).transpose()?,
+                    csrf_token,
+                    expires: from_ms(expires)?,
+                })
             })
-        })
-        .transpose()
+            .transpose()?;
+        if let Some(session) = &session {
+            // Still under `conn`: see the lock order on `SqliteStore`.
+            self.sessions()?.insert(session);
+        }
+        Ok(session)
     }
 
     fn delete_session(&self, id_hash: &[u8; 32]) -> StoreResult<()> {
         let conn = self.conn()?;
         self.pending()?.end_session(id_hash);
+        self.sessions()?.remove(id_hash);
         exec(
             &conn,
             "DELETE FROM baskets WHERE session = ?1",
@@ -724,6 +748,8 @@ impl Store for SqliteStore {
         let tx = conn.transaction()?;
         rotate_session(&tx, old, new)?;
         tx.commit()?;
+        self.sessions()?.replace(old, new);
+        drop(conn);
         self.pending()?.end_session(old);
         Ok(())
     }
@@ -785,9 +811,13 @@ impl Store for SqliteStore {
         let Some(taken) = self.pending()?.remove(o.session, o.kind, o.challenge) else {
             return Ok(false);
         };
-        let written = self
-            .conn()
-            .and_then(|mut conn| Ok(record_outcome(&mut conn, o)?));
+        let written = self.conn().and_then(|mut conn| {
+            record_outcome(&mut conn, o)?;
+            if let Some(new) = o.new_session {
+                self.sessions()?.replace(o.session, new);
+            }
+            Ok(())
+        });
         if let Err(error) = written {
             self.pending()?.restore(o.session, o.kind, taken);
             return Err(error);
@@ -801,6 +831,7 @@ impl Store for SqliteStore {
     fn purge_expired(&self, now: OffsetDateTime) -> StoreResult<usize> {
         let c = self.pending()?.purge_expired(now);
         let conn = self.conn()?;
+        self.sessions()?.purge_expired(now);
         let now = to_ms(now);
         let s = exec(
             &conn,
@@ -1083,6 +1114,45 @@ mod tests {
             again.take_ceremony(&[1; 32], kind, "c", now()).unwrap(),
             TakenCeremony::Missing
         );
+    }
+
+    #[test]
+    fn the_session_copy_follows_the_database() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open_in(dir.path()).unwrap();
+        let session = |id: u8| SessionRecord {
+            id_hash: [id; 32],
+            account: None,
+            csrf_token: format!("t{id}"),
+            expires: now() + Duration::hours(1),
+        };
+        store.insert_session(&session(1)).unwrap();
+        store.insert_session(&session(2)).unwrap();
+        assert!(store.session(&[1; 32], now()).unwrap().is_some());
+        // Sign-out: gone, though it was just read (and so cached).
+        store.delete_session(&[1; 32]).unwrap();
+        assert!(store.session(&[1; 32], now()).unwrap().is_none());
+        // Rotation: the old ID is worthless, the new one works.
+        store.replace_session(&[2; 32], &session(3)).unwrap();
+        assert!(store.session(&[2; 32], now()).unwrap().is_none());
+        assert_eq!(
+            store.session(&[3; 32], now()).unwrap().unwrap().csrf_token,
+            "t3"
+        );
+        // Expiry without a purge, and after one.
+        let late = now() + Duration::hours(2);
+        assert!(store.session(&[3; 32], late).unwrap().is_none());
+        store.purge_expired(late).unwrap();
+        assert!(store.session(&[3; 32], now()).unwrap().is_none());
+        // A session of an earlier run (not in this process's copy) is read from the file.
+        store.insert_session(&session(4)).unwrap();
+        drop(store);
+        let again = SqliteStore::open_in(dir.path()).unwrap();
+        assert_eq!(
+            again.session(&[4; 32], now()).unwrap().unwrap().csrf_token,
+            "t4"
+        );
+        assert!(again.session(&[1; 32], now()).unwrap().is_none());
     }
 
     #[test]
