@@ -42,7 +42,11 @@ impl ApiError {
 
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
-        ApiError::Internal(e.to_string())
+        match e {
+            // Overload, not a fault: the client may retry shortly.
+            StoreError::Busy => ApiError::TooManyRequests,
+            e => ApiError::Internal(e.to_string()),
+        }
     }
 }
 

@@ -22,6 +22,9 @@ pub enum StoreError {
     DuplicateCredential,
     #[error("the store is poisoned by a panic in another request")]
     Poisoned,
+    /// Too many ceremonies in progress at once (see `pending::MAX_PENDING_TOTAL`).
+    #[error("too many sign-ins in progress")]
+    Busy,
     #[error("{0}")]
     Io(#[from] std::io::Error),
 }

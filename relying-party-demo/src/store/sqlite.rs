@@ -763,8 +763,7 @@ impl Store for SqliteStore {
         expires: OffsetDateTime,
     ) -> StoreResult<()> {
         self.pending()?
-            .put(session, kind, challenge, state, expires);
-        Ok(())
+            .put(session, kind, challenge, state, expires)
     }
 
     fn take_ceremony(
