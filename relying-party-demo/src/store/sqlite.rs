@@ -283,10 +283,10 @@ impl SqliteStore {
     ///   a stored signature counter never goes backwards.
     /// - **The machine loses power / the kernel crashes**: WAL stays consistent, but the
     ///   last transactions since the log was last synced may roll back, *each as a whole*.
-    ///   A counter update is in the same transaction as the consumption of the challenge
-    ///   it answered, the history entry and the session rotation (`conclude_assertion`), so
-    ///   a lost counter update comes back together with its challenge still pending — and
-    ///   pending ceremonies live only in process memory, so none survives. No assertion
+    ///   A counter update is in one transaction with its history entry and session
+    ///   rotation (`conclude_assertion`), so a lost counter update is lost whole; and the
+    ///   challenge it answered lived only in process memory, as every pending ceremony does,
+    ///   so none survives the crash. No assertion
     ///   signed before the crash can then be accepted (its challenge is gone), and every
     ///   later one must carry a counter above the restored one, which the real
     ///   authenticator's does (its counter kept going up). What such a crash can cost is
