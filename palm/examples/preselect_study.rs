@@ -29,7 +29,7 @@ use palmkey_palm::search::derive::Derivation;
 use palmkey_palm::search::histograms::{
     BroadProbe, BroadRef, HistogramParams, LocalProbe, LocalRef,
 };
-use palmkey_palm::search::quick::{QuickProbe, QuickRef, StageParams};
+use palmkey_palm::search::quick::{FineParams, QuickProbe, QuickRef, StageParams};
 use palmkey_palm::search::{Gallery, SearchConfig};
 use palmkey_palm::template::Template;
 use rayon::prelude::*;
@@ -93,6 +93,13 @@ fn main() {
 /// Named cascade variants the gallery search is measured with (the default first).
 fn variants() -> Vec<(&'static str, Cascade)> {
     let d = Cascade::default();
+    let scale1 = Cascade {
+        coarse: StageParams {
+            all_scales: false,
+            ..d.coarse
+        },
+        ..d
+    };
     vec![
         ("default", d),
         // Before the histogram stage: the coarse stage scans everyone and keeps 10 %.
@@ -111,6 +118,11 @@ fn variants() -> Vec<(&'static str, Cascade)> {
                 ..d
             },
         ),
+        // The coarse stage at scale 1 only (the probe's 5 rotations: 125 poses, not 375).
+        ("scale1", scale1),
+        ("k16", Cascade { k: 16, ..d }),
+        ("k8", Cascade { k: 8, ..d }),
+        ("scale1-k8", Cascade { k: 8, ..scale1 }),
     ]
 }
 
@@ -240,15 +252,20 @@ fn stage_study(engine: &Engine, gallery: &[(usize, &Template)], probes: &[(usize
     let weights = engine.config().fusion.fused.weights;
     let cascade = Cascade::default();
     let c = cascade.coarse;
-    let designs: Vec<(&str, StageParams)> = vec![
-        (
-            "scale 1 only, step 2, rows 4",
-            StageParams {
-                all_scales: false,
-                ..c
-            },
-        ),
-        ("coarse (default)", c),
+    let scale1 = StageParams {
+        all_scales: false,
+        ..c
+    };
+    let across = FineParams {
+        all_scales: true,
+        ..cascade.fine
+    };
+    // (name, coarse stage, fine stage).
+    let designs: Vec<(&str, StageParams, FineParams)> = vec![
+        ("coarse scale 1, fine same frame", scale1, cascade.fine),
+        ("coarse scale 1, fine all scales", scale1, across),
+        ("coarse all scales, fine same", c, cascade.fine),
+        ("coarse all scales, fine all", c, across),
     ];
     // Cost at N = 10,000 (gallery entries repeated): the whole cascade on all cores, and the
     // coarse scan alone on one core.
@@ -278,11 +295,9 @@ fn stage_study(engine: &Engine, gallery: &[(usize, &Template)], probes: &[(usize
         median(&mut whole),
         median(&mut coarse_only)
     );
-    // Per design: (genuine, impostors) distances; the last entry is the default coarse stage
-    // refined as the cascade's fine stage does.
-    let mut results: Vec<(Vec<f32>, Vec<f32>)> = Vec::new();
-    let mut refined: (Vec<f32>, Vec<f32>) = Default::default();
-    for (name, params) in &designs {
+    // Per design: the (coarse, refined) distances of every probe to its mate and to the others.
+    let mut results: Vec<Vec<ProbeRow>> = Vec::new();
+    for (name, params, fine) in &designs {
         let rows: Vec<ProbeRow> = probes
             .par_iter()
             .map(|(i, p)| {
@@ -290,55 +305,35 @@ fn stage_study(engine: &Engine, gallery: &[(usize, &Template)], probes: &[(usize
                 // `refs` is in gallery order.
                 let d = refs.iter().map(|(_, r)| {
                     let pose = q.search(r, params);
-                    (pose.distance, q.refine(r, pose, cascade.fine_rows).distance)
+                    (pose.distance, q.refine(r, pose, *fine).distance)
                 });
                 split(gallery, *i, d)
             })
             .collect();
-        let genuine: Vec<f32> = rows.iter().map(|r| r.0 .0).collect();
-        let impostor: Vec<f32> = rows.iter().flat_map(|r| r.1.iter().map(|d| d.0)).collect();
         let q = QuickProbe::new(probes[0].1, weights);
         let start = Instant::now();
         for _ in 0..3 {
             for (_, r) in &refs {
-                std::hint::black_box(q.search(r, params));
+                std::hint::black_box(q.refine(r, q.search(r, params), *fine));
             }
         }
         let us = start.elapsed().as_secs_f64() * 1e6 / (3 * refs.len()) as f64;
-        let report = |name: &str, genuine: &[f32], impostor: &[f32], us: f64| {
+        for (stage, pick) in [("coarse", 0), ("refined", 1)] {
+            let of = |d: (f32, f32)| if pick == 0 { d.0 } else { d.1 };
+            let genuine: Vec<f32> = rows.iter().map(|r| of(r.0)).collect();
+            let impostor: Vec<f32> = rows
+                .iter()
+                .flat_map(|r| r.1.iter().map(|&d| of(d)))
+                .collect();
             println!(
-                "{name:<32} TAR@1e-1 {:.4} @1e-2 {:.4} @1e-3 {:.4} @1e-4 {:.4}  {us:.2} µs/cmp",
-                tar_at(genuine, impostor, 1e-1),
-                tar_at(genuine, impostor, 1e-2),
-                tar_at(genuine, impostor, 1e-3),
-                tar_at(genuine, impostor, 1e-4),
+                "{name:<32} {stage:<8} TAR@1e-2 {:.4} @3e-3 {:.4} @1e-3 {:.4} @1e-4 {:.4}  {us:.2} µs/person (both)",
+                tar_at(&genuine, &impostor, 1e-2),
+                tar_at(&genuine, &impostor, 3e-3),
+                tar_at(&genuine, &impostor, 1e-3),
+                tar_at(&genuine, &impostor, 1e-4),
             );
-        };
-        report(name, &genuine, &impostor, us);
-        refined = (
-            rows.iter().map(|r| r.0 .1).collect(),
-            rows.iter().flat_map(|r| r.1.iter().map(|d| d.1)).collect(),
-        );
-        report("  refined (fine stage)", &refined.0, &refined.1, f64::NAN);
-        results.push((genuine, impostor));
-    }
-    results.push(refined);
-    // Cascades: genuine kept by A at FAR fa and by B at FAR fb.
-    for a in 0..2 {
-        {
-            let b = 2;
-            for (fa, fb) in [(0.1, 0.003), (0.05, 0.003), (0.1, 0.001)] {
-                let (ta, tb) = (quantile(&results[a].1, fa), quantile(&results[b].1, fb));
-                let kept = (0..results[a].0.len())
-                    .filter(|&i| results[a].0[i] < ta && results[b].0[i] < tb)
-                    .count();
-                println!(
-                    "cascade {} @{fa} -> refined default @{fb}: recall {:.4}",
-                    designs[a].0,
-                    kept as f64 / results[a].0.len() as f64
-                );
-            }
         }
+        results.push(rows);
     }
     // Reference: the full matcher as a stage.
     let full: Vec<(f32, Vec<f32>)> = probes
@@ -361,21 +356,34 @@ fn stage_study(engine: &Engine, gallery: &[(usize, &Template)], probes: &[(usize
         tar_at(&genuine, &impostor, 1e-4),
     );
     // The loss that matters: genuine probes the full matcher accepts at its operating threshold
-    // that the default cascade (coarse 10 % -> fine 0.3 %) would not hand to it.
+    // that the coarse stage (keeping the default 2 %) and the fine stage (keeping K of 10,000)
+    // would not hand to it, estimated from the quantiles of real impostors.
     let threshold = engine.config().fusion.threshold;
-    let (ta, tb) = (quantile(&results[1].1, 0.1), quantile(&results[2].1, 0.003));
     let accepted: Vec<usize> = (0..genuine.len())
         .filter(|&i| -genuine[i] >= threshold)
         .collect();
-    let lost = accepted
-        .iter()
-        .filter(|&&i| !(results[1].0[i] < ta && results[2].0[i] < tb))
-        .count();
     println!(
-        "full matcher accepts {} of {} probes at its threshold; the cascade loses {lost} of them",
+        "full matcher accepts {} of {} probes at its threshold",
         accepted.len(),
         genuine.len()
     );
+    for ((name, ..), rows) in designs.iter().zip(&results) {
+        let coarse: Vec<f32> = rows.iter().flat_map(|r| r.1.iter().map(|d| d.0)).collect();
+        let fine: Vec<f32> = rows.iter().flat_map(|r| r.1.iter().map(|d| d.1)).collect();
+        let ta = quantile(&coarse, cascade.coarse_keep as f64);
+        let losses: Vec<String> = [32, 16, 8, 4]
+            .into_iter()
+            .map(|k| {
+                let tb = quantile(&fine, k as f64 / 10_000.0);
+                let lost = accepted
+                    .iter()
+                    .filter(|&&i| !(rows[i].0 .0 < ta && rows[i].0 .1 < tb))
+                    .count();
+                format!("K = {k}: {lost}")
+            })
+            .collect();
+        println!("{name:<32} loses at N = 10,000: {}", losses.join(", "));
+    }
 }
 
 /// The histogram stage as a matcher (TAR at FAR, cost per person), and how much of what the
@@ -394,7 +402,7 @@ fn histogram_study(engine: &Engine, gallery: &[(usize, &Template)], probes: &[(u
             let d = poses
                 .iter()
                 .zip(&quick)
-                .map(|(&pose, r)| (pose.distance, q.refine(r, pose, cascade.fine_rows).distance));
+                .map(|(&pose, r)| (pose.distance, q.refine(r, pose, cascade.fine).distance));
             split(gallery, *i, d)
         })
         .collect();
@@ -573,6 +581,12 @@ fn histogram_study(engine: &Engine, gallery: &[(usize, &Template)], probes: &[(u
             (0.05, 0.01, 0.005, 0.0032),
             (0.05, 0.01, 0.01, 0.0032),
             (0.03, 0.01, 0.005, 0.0032),
+            (0.05, 1.0, 0.02, 0.0016),
+            (0.05, 1.0, 0.02, 0.0008),
+            (0.03, 1.0, 0.02, 0.0016),
+            (0.03, 1.0, 0.01, 0.0016),
+            (0.02, 1.0, 0.01, 0.0016),
+            (0.02, 1.0, 0.005, 0.0016),
         ] {
             let off_or = |keep: f64, impostor: &[f32]| {
                 if keep < 1.0 {

@@ -25,8 +25,9 @@ fn synth_then_eval_meets_accuracy_bounds() {
 
     let bio = EngineBiometric::new(EvalModality::Fused, false);
     let options = EvalOptions {
-        // 6 of 30 identities held out → 24 non-mated probes: FPIR 0.125 is measurable. K = 32
-        // covers the gallery of 24 here: this checks the plumbing, not the cascade's recall
+        // 6 of 30 identities held out → 24 non-mated probes: FPIR 0.125 is measurable. The
+        // cascade hands K = 16 of the gallery of 24 to the full matcher: this checks the
+        // plumbing, not the cascade's recall
         // (measured by examples/preselect_study.rs; see docs/palm-report.md).
         identification: Some(IdentificationConfig {
             holdout_every: 5,

@@ -482,7 +482,7 @@ mod tests {
 
     #[test]
     fn cascade_finds_mates_whose_codes_agree() {
-        // 200 subjects, 40 held out: gallery 160 > K = 32, so the cascade runs.
+        // 200 subjects, 40 held out: gallery 160 > K = 16, so the cascade runs.
         let s = coded(200, 3, |s, _| u64::from(s));
         let r = identify(
             &s,
@@ -506,7 +506,7 @@ mod tests {
     #[test]
     fn mates_the_cascade_loses_are_counted_and_the_fallback_recovers_them() {
         // Probes carry codes unrelated to their enrolment's: the cascade pre-selects at random
-        // (K = 32 of 800), the full matcher still knows the mate.
+        // (K = 16 of 800), the full matcher still knows the mate.
         let s = coded(1000, 2, |s, k| u64::from(s) + 100_000 * u64::from(k));
         let cfg = IdentificationConfig {
             fpir: 1e-2,

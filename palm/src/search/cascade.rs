@@ -11,7 +11,7 @@
 
 use rayon::prelude::*;
 
-use super::quick::{Pose, QuickProbe, QuickRef, StageParams};
+use super::quick::{FineParams, Pose, QuickProbe, QuickRef, StageParams};
 
 /// People per parallel task of the scanning stages.
 const CHUNK: usize = 512;
@@ -23,9 +23,8 @@ pub struct Cascade {
     /// coarse stage scans everyone.
     pub histogram_keep: Option<f32>,
     pub coarse: StageParams,
-    /// Rows the fine stage compares (`y ≡ 0 mod fine_rows`) when it refines the coarse pose
-    /// by ±1 cell.
-    pub fine_rows: usize,
+    /// How the fine stage refines the coarse pose (±1 cell).
+    pub fine: FineParams,
     /// Fraction of the gallery the coarse stage keeps (at least `4 × k`).
     pub coarse_keep: f32,
     /// Candidates handed to the full matcher.
@@ -42,9 +41,12 @@ impl Default for Cascade {
                 shift_step: 2,
                 row_step: 4,
             },
-            fine_rows: 2,
+            fine: FineParams {
+                rows: 2,
+                all_scales: false,
+            },
             coarse_keep: 0.02,
-            k: 32,
+            k: 16,
         }
     }
 }
@@ -74,7 +76,7 @@ impl Cascade {
         best_first(&mut coarse, keep(self.coarse_keep, 4 * self.k));
         let mut fine: Vec<(Pose, u32)> = coarse
             .par_iter()
-            .map(|&(pose, i)| (probe.refine(&gallery[i as usize], pose, self.fine_rows), i))
+            .map(|&(pose, i)| (probe.refine(&gallery[i as usize], pose, self.fine), i))
             .collect();
         best_first(&mut fine, self.k.min(n));
         fine.into_iter().map(|(_, i)| i).collect()

@@ -35,10 +35,27 @@ fn modalities(t: &Template) -> [Option<&ModalityCode>; 2] {
 
 static EMPTY: std::sync::LazyLock<CodeMap> = std::sync::LazyLock::new(CodeMap::empty);
 
+/// How the fine stage refines a coarse pose.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FineParams {
+    /// Compare rows `y ≡ 0 (mod rows)` only.
+    pub rows: usize,
+    /// Also try the coarse pose's rotation at the probe's other scales, so that a coarse
+    /// stage searching scale 1 alone still hands the fine stage the right scale.
+    pub all_scales: bool,
+}
+
+/// One of the probe's search frames, lane-packed (print, vein).
+struct ProbeFrame {
+    rotation_deg: i8,
+    /// Index into [`crate::template::SEARCH_SCALES`].
+    scale: u8,
+    packed: Packed,
+}
+
 /// The probe side: every search frame, lane-packed (print, vein), and the modality weights.
 pub struct QuickProbe {
-    /// `(scale index, frame)`.
-    frames: Vec<(u8, Packed)>,
+    frames: Vec<ProbeFrame>,
     weights: [f32; 2],
     /// The histogram stage's side of the probe.
     histogram: BroadProbe,
@@ -52,7 +69,11 @@ impl QuickProbe {
             (0..first.frames().len())
                 .map(|i| {
                     let maps = [print, vein].map(|m| m.map_or(&*EMPTY, |m| &m.frames()[i].map));
-                    (first.frames()[i].scale, Packed::new(maps.into_iter()))
+                    ProbeFrame {
+                        rotation_deg: first.frames()[i].rotation_deg,
+                        scale: first.frames()[i].scale,
+                        packed: Packed::new(maps.into_iter()),
+                    }
                 })
                 .collect()
         });
@@ -75,11 +96,17 @@ impl QuickProbe {
         self.best_of(reference, stage.row_step, self.poses(stage).into_iter())
     }
 
-    /// Refines `pose` by one cell in x and y (same frame) on rows `y ≡ 0 (mod row_step)`.
-    pub fn refine(&self, reference: &QuickRef, pose: Pose, row_step: usize) -> Pose {
-        let around = (-1..=1).flat_map(|dy| (-1..=1).map(move |dx| (dx, dy)));
-        let poses = around.map(|(dx, dy)| (pose.frame, pose.dx + dx, pose.dy + dy));
-        self.best_of(reference, row_step, poses)
+    /// Refines `pose` by one cell in x and y on rows `y ≡ 0 (mod fine.rows)`, in the same frame
+    /// or (`fine.all_scales`) in every frame of the same rotation.
+    pub fn refine(&self, reference: &QuickRef, pose: Pose, fine: FineParams) -> Pose {
+        let rotation = self.frames[pose.frame].rotation_deg;
+        let frames = (0..self.frames.len()).filter(move |&f| {
+            f == pose.frame || (fine.all_scales && self.frames[f].rotation_deg == rotation)
+        });
+        let poses = frames.flat_map(move |f| {
+            (-1..=1).flat_map(move |dy| (-1..=1).map(move |dx| (f, pose.dx + dx, pose.dy + dy)))
+        });
+        self.best_of(reference, fine.rows, poses)
     }
 
     /// The stage distance from both lanes' counts over rows `y ≡ 0 (mod row_step)`.
@@ -130,7 +157,7 @@ impl QuickProbe {
     fn sampled_poses(&self, poses: &[(usize, i32, i32)]) -> Vec<simd::Sampled> {
         poses
             .iter()
-            .map(|&(f, dx, dy)| simd::Sampled::displaced(&self.frames[f].1, dx, dy))
+            .map(|&(f, dx, dy)| simd::Sampled::displaced(&self.frames[f].packed, dx, dy))
             .collect()
     }
 
@@ -140,7 +167,7 @@ impl QuickProbe {
         let shifts: Vec<i32> = (-stage.reach..=stage.reach).step_by(step).collect();
         let shifts = &shifts;
         (0..self.frames.len())
-            .filter(|&f| stage.all_scales || self.frames[f].0 == 0)
+            .filter(|&f| stage.all_scales || self.frames[f].scale == 0)
             .flat_map(|f| {
                 shifts
                     .iter()
@@ -192,7 +219,13 @@ impl QuickProbe {
             if dx.abs() >= GRID as i32 || dy.abs() >= GRID as i32 {
                 continue;
             }
-            let [p, v] = packed_count(&reference.packed, &self.frames[frame].1, dx, dy, row_step);
+            let [p, v] = packed_count(
+                &reference.packed,
+                &self.frames[frame].packed,
+                dx,
+                dy,
+                row_step,
+            );
             let distance = self.weighted(p, v, row_step);
             if distance < best.distance {
                 best = Pose {
@@ -379,8 +412,50 @@ pub(crate) mod tests {
             dx: 1,
             dy: -1,
         };
-        let refined = probe.refine(&refs, off, 2);
+        let fine = FineParams {
+            rows: 2,
+            all_scales: false,
+        };
+        let refined = probe.refine(&refs, off, fine);
         assert_eq!((refined.dx, refined.dy), (0, 0));
         assert!(refined.distance < 0.05);
+    }
+
+    #[test]
+    fn refine_across_scales_finds_the_right_scale() {
+        let t = random_template(6);
+        let refs = QuickRef::new(&t);
+        let probe = QuickProbe::new(&t, [0.5, 0.5]);
+        // The canonical rotation at the second search scale: frames are scale-major.
+        let rotations = t
+            .print()
+            .unwrap()
+            .frames()
+            .iter()
+            .filter(|f| f.scale == 0)
+            .count();
+        let scaled = Pose {
+            distance: 1.0,
+            frame: rotations,
+            dx: 0,
+            dy: 1,
+        };
+        let fine = FineParams {
+            rows: 2,
+            all_scales: true,
+        };
+        let refined = probe.refine(&refs, scaled, fine);
+        assert_eq!((refined.frame, refined.dx, refined.dy), (0, 0, 0));
+        assert!(refined.distance < 0.05);
+        let same_frame = probe.refine(
+            &refs,
+            scaled,
+            FineParams {
+                all_scales: false,
+                ..fine
+            },
+        );
+        assert_eq!(same_frame.frame, rotations);
+        assert!(same_frame.distance > refined.distance);
     }
 }
