@@ -29,7 +29,7 @@ use palmkey_palm::search::derive::Derivation;
 use palmkey_palm::search::histograms::{
     BroadProbe, BroadRef, HistogramParams, LocalProbe, LocalRef,
 };
-use palmkey_palm::search::quick::{FineParams, QuickProbe, QuickRef, StageParams};
+use palmkey_palm::search::quick::{FineParams, QuickProbe, QuickRef, Rotations, StageParams};
 use palmkey_palm::search::{Gallery, SearchConfig};
 use palmkey_palm::template::Template;
 use rayon::prelude::*;
@@ -123,6 +123,13 @@ fn variants() -> Vec<(&'static str, Cascade)> {
         ("k16", Cascade { k: 16, ..d }),
         ("k8", Cascade { k: 8, ..d }),
         ("scale1-k8", Cascade { k: 8, ..scale1 }),
+        (
+            "all-rotations",
+            Cascade {
+                coarse_rotations: None,
+                ..d
+            },
+        ),
     ]
 }
 
@@ -260,24 +267,32 @@ fn stage_study(engine: &Engine, gallery: &[(usize, &Template)], probes: &[(usize
         all_scales: true,
         ..cascade.fine
     };
-    // (name, coarse stage, fine stage).
-    let designs: Vec<(&str, StageParams, FineParams)> = vec![
-        ("coarse scale 1, fine same frame", scale1, cascade.fine),
-        ("coarse scale 1, fine all scales", scale1, across),
-        ("coarse all scales, fine same", c, cascade.fine),
-        ("coarse all scales, fine all", c, across),
+    // (name, coarse stage, fine stage, coarse rotations around the histogram stage's).
+    let designs: Vec<(&str, StageParams, FineParams, Option<usize>)> = vec![
+        (
+            "coarse scale 1, fine same frame",
+            scale1,
+            cascade.fine,
+            None,
+        ),
+        ("coarse scale 1, fine all scales", scale1, across, None),
+        ("coarse all scales, fine same", c, cascade.fine, None),
+        ("coarse all scales, fine all", c, across, None),
+        ("coarse histogram rotation ±1", c, cascade.fine, Some(1)),
+        ("coarse histogram rotation ±0", c, cascade.fine, Some(0)),
     ];
     // Cost at N = 10,000 (gallery entries repeated): the whole cascade on all cores, and the
     // coarse scan alone on one core.
     let big: Vec<QuickRef> = (0..10_000)
         .map(|i| QuickRef::new(gallery[i % gallery.len()].1))
         .collect();
+    let big_histograms: Vec<BroadRef> = big.iter().map(|r| *r.histogram()).collect();
     let mut whole = Vec::new();
     let mut coarse_only = Vec::new();
     for (_, p) in probes.iter().take(15) {
         let q = QuickProbe::new(p, weights);
         let start = Instant::now();
-        std::hint::black_box(cascade.preselect(&q, &big));
+        std::hint::black_box(cascade.preselect(&q, &big, &big_histograms));
         whole.push(start.elapsed().as_secs_f64() * 1e3);
         let start = Instant::now();
         std::hint::black_box(
@@ -297,14 +312,21 @@ fn stage_study(engine: &Engine, gallery: &[(usize, &Template)], probes: &[(usize
     );
     // Per design: the (coarse, refined) distances of every probe to its mate and to the others.
     let mut results: Vec<Vec<ProbeRow>> = Vec::new();
-    for (name, params, fine) in &designs {
+    for (name, params, fine, around) in &designs {
+        let search = |q: &QuickProbe, r: &QuickRef| {
+            let at = around.map_or(Rotations::All, |reach| {
+                let (_, pose) = q.histogram().best_pose(r.histogram());
+                q.rotations_near(q.histogram().pose_rotation(pose), reach)
+            });
+            q.search_at(r, params, at)
+        };
         let rows: Vec<ProbeRow> = probes
             .par_iter()
             .map(|(i, p)| {
                 let q = QuickProbe::new(p, weights);
                 // `refs` is in gallery order.
                 let d = refs.iter().map(|(_, r)| {
-                    let pose = q.search(r, params);
+                    let pose = search(&q, r);
                     (pose.distance, q.refine(r, pose, *fine).distance)
                 });
                 split(gallery, *i, d)
@@ -314,7 +336,7 @@ fn stage_study(engine: &Engine, gallery: &[(usize, &Template)], probes: &[(usize
         let start = Instant::now();
         for _ in 0..3 {
             for (_, r) in &refs {
-                std::hint::black_box(q.refine(r, q.search(r, params), *fine));
+                std::hint::black_box(q.refine(r, search(&q, r), *fine));
             }
         }
         let us = start.elapsed().as_secs_f64() * 1e6 / (3 * refs.len()) as f64;
@@ -367,10 +389,29 @@ fn stage_study(engine: &Engine, gallery: &[(usize, &Template)], probes: &[(usize
         accepted.len(),
         genuine.len()
     );
+    // The histogram stage in front of every design.
+    let histogram: Vec<(f32, Vec<f32>)> = probes
+        .par_iter()
+        .map(|(i, p)| {
+            let q = QuickProbe::new(p, weights);
+            let d = refs
+                .iter()
+                .map(|(_, r)| q.histogram().distance(r.histogram()) as f32);
+            split(gallery, *i, d)
+        })
+        .collect();
+    let (hg, hi) = flatten(&histogram);
+    let th = quantile(&hi, cascade.histogram_keep.map_or(1.0, f64::from));
     for ((name, ..), rows) in designs.iter().zip(&results) {
         let coarse: Vec<f32> = rows.iter().flat_map(|r| r.1.iter().map(|d| d.0)).collect();
         let fine: Vec<f32> = rows.iter().flat_map(|r| r.1.iter().map(|d| d.1)).collect();
         let ta = quantile(&coarse, cascade.coarse_keep as f64);
+        let t16 = quantile(&fine, 16.0 / 10_000.0);
+        let with_histograms = accepted
+            .iter()
+            .filter(|&&i| !(hg[i] < th && rows[i].0 .0 < ta && rows[i].0 .1 < t16))
+            .count();
+        println!("{name:<32} behind the histogram stage, K = 16: loses {with_histograms}");
         let losses: Vec<String> = [32, 16, 8, 4]
             .into_iter()
             .map(|k| {

@@ -78,6 +78,13 @@ pub struct BenchArgs {
     /// Fraction of the gallery the coarse stage keeps.
     #[arg(long, default_value_t = crate::search::cascade::Cascade::default().coarse_keep)]
     pub coarse_keep: f32,
+    /// Rotation steps around the histogram stage's best rotation the coarse stage tries
+    /// (default: the authenticator's, 1).
+    #[arg(long, conflicts_with = "all_rotations")]
+    pub coarse_rotations: Option<usize>,
+    /// The coarse stage tries every rotation (as before the histogram stage chose them).
+    #[arg(long)]
+    pub all_rotations: bool,
     /// Synthetic population.
     #[arg(long, default_value_t = 7)]
     pub seed: u64,

@@ -260,7 +260,21 @@ pub fn run(config: &BenchConfig) -> anyhow::Result<BenchReport> {
             None => COARSE_STAGE_BYTES,
         },
         histogram_keep: search.cascade.histogram_keep,
-        coarse_poses: frames * shifts * shifts,
+        // Per person: the rotations within reach of the histogram stage's, at every scale
+        // (fewer at the edge of the rotation range).
+        coarse_poses: match (
+            search.cascade.histogram_keep,
+            search.cascade.coarse_rotations,
+        ) {
+            (Some(_), Some(reach)) => {
+                let rotations = real[0]
+                    .1
+                    .print()
+                    .map_or(0, |c| c.frames().iter().filter(|f| f.scale == 0).count());
+                frames / rotations.max(1) * (2 * reach + 1).min(rotations) * shifts * shifts
+            }
+            _ => frames * shifts * shifts,
+        },
         k: search.cascade.k,
         coarse_keep: search.cascade.coarse_keep,
         sizes: results,
@@ -283,7 +297,7 @@ impl BenchReport {
         );
         let _ = writeln!(
             s,
-            "1:N search = the authenticator's cascade on ONE core (one-thread pool): {} ({} bytes per person), coarse stage ({} poses, {} bytes per person) keeps {:.0} % of N, ±1-cell refinement of those, full matcher on K = {}; gallery holds {} bytes per person; {} real + derived identities; exhaustive fallback off (counted)",
+            "1:N search = the authenticator's cascade on ONE core (one-thread pool): {} ({} bytes per person), coarse stage ({} poses at most, {} bytes per person) keeps {:.0} % of N, ±1-cell refinement of those, full matcher on K = {}; gallery holds {} bytes per person; {} real + derived identities; exhaustive fallback off (counted)",
             self.histogram_keep.map_or_else(
                 || "no histogram stage".to_string(),
                 |h| format!("orientation histograms over everyone keep {:.0} %", 100.0 * h)
@@ -329,6 +343,12 @@ pub fn run_command(args: &crate::cli::BenchArgs) -> anyhow::Result<()> {
             k: args.k,
             histogram_keep: (args.histogram_keep < 1.0).then_some(args.histogram_keep),
             coarse_keep: args.coarse_keep,
+            coarse_rotations: match args.all_rotations {
+                true => None,
+                false => args
+                    .coarse_rotations
+                    .or(Cascade::default().coarse_rotations),
+            },
             ..Cascade::default()
         },
         seed: args.seed,

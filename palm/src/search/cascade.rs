@@ -4,14 +4,18 @@
 //!
 //! Each stage is a matcher in its own right, so the mate survives a stage about as often as
 //! that stage verifies at FAR = kept / N. Tuning seed 31 (294 gallery, 869 probes): the
-//! histogram stage keeps the mate at 5 % for 99.54 % of probes at ~30 ns per person (5 poses);
-//! the coarse stage (375 poses, ~6–10 µs per person) and the fine stage then narrow down to K.
-//! Against the full matcher the whole cascade misses ~3 in 1,000 accepted mates (the
-//! exhaustive fallback finds them; docs/palm-report.md, `examples/preselect_study.rs`).
+//! histogram stage keeps the mate at 5 % for 99.54 % of probes (5 poses, a contiguous
+//! 192-byte descriptor per person). The coarse stage searches each survivor only at the
+//! rotations next to the one the histograms found best (225 of 375 poses, fewer at the edge of
+//! the range): that loses no more mates, since strangers get fewer poses too. The fine stage
+//! then narrows down to K = 16. Against the full matcher the whole cascade misses ~3–9 in 1,000
+//! accepted mates, which the exhaustive fallback finds (docs/palm-report.md,
+//! `examples/preselect_study.rs`).
 
 use rayon::prelude::*;
 
-use super::quick::{FineParams, Pose, QuickProbe, QuickRef, StageParams};
+use super::histograms::BroadRef;
+use super::quick::{FineParams, Pose, QuickProbe, QuickRef, Scan, StageParams};
 
 /// People per parallel task of the scanning stages.
 const CHUNK: usize = 512;
@@ -23,6 +27,10 @@ pub struct Cascade {
     /// coarse stage scans everyone.
     pub histogram_keep: Option<f32>,
     pub coarse: StageParams,
+    /// `Some(r)`: the coarse stage tries, per person, only the rotations within `r` rotation
+    /// steps of the one at which the histogram stage found them closest (`None`, or no
+    /// histogram stage: every rotation).
+    pub coarse_rotations: Option<usize>,
     /// How the fine stage refines the coarse pose (±1 cell).
     pub fine: FineParams,
     /// Fraction of the gallery the coarse stage keeps (at least `4 × k`).
@@ -41,6 +49,7 @@ impl Default for Cascade {
                 shift_step: 2,
                 row_step: 4,
             },
+            coarse_rotations: Some(1),
             fine: FineParams {
                 rows: 2,
                 all_scales: false,
@@ -54,25 +63,55 @@ impl Default for Cascade {
 impl Cascade {
     /// Positions in `gallery` of the K best candidates for `probe`, best first. Every stage
     /// runs on the current rayon pool (all cores by default; the bench installs one thread).
-    pub fn preselect(&self, probe: &QuickProbe, gallery: &[QuickRef]) -> Vec<u32> {
+    ///
+    /// `histograms[i]` is `gallery[i].histogram()`, laid out contiguously: the first stage
+    /// reads only them, for everyone, and reading them out of the 1,472-byte gallery entries
+    /// costs 3–4× more (each entry's cache lines fetched one by one).
+    pub fn preselect(
+        &self,
+        probe: &QuickProbe,
+        gallery: &[QuickRef],
+        histograms: &[BroadRef],
+    ) -> Vec<u32> {
+        assert_eq!(gallery.len(), histograms.len(), "one histogram per person");
         let n = gallery.len();
         let keep = |fraction: f32, floor: usize| ((n as f32 * fraction).ceil() as usize).max(floor);
-        let mut ids: Vec<u32> = (0..n as u32).collect();
-        if let Some(fraction) = self.histogram_keep {
-            let histogram = probe.histogram();
-            ids = keep_best(gallery, ids, keep(fraction, 16 * self.k), |r| {
-                histogram.distance(r.histogram())
-            });
-        }
-        let survivors: Vec<&QuickRef> = ids.iter().map(|&i| &gallery[i as usize]).collect();
-        let scan = probe.scan(self.coarse);
-        let mut coarse: Vec<(Pose, u32)> = survivors
-            .par_chunks(CHUNK)
-            .zip(ids.par_chunks(CHUNK))
-            .flat_map_iter(|(part, part_ids)| {
-                scan.search(part).into_iter().zip(part_ids.iter().copied())
-            })
-            .collect();
+        let mut coarse = match self.histogram_keep {
+            Some(fraction) => {
+                let histogram = probe.histogram();
+                let kept = keep_best(histograms, keep(fraction, 16 * self.k), |r| {
+                    histogram.best_pose(r)
+                });
+                match self.coarse_rotations {
+                    Some(reach) => {
+                        // One scan per histogram rotation, over the people found closest at it.
+                        let mut by_rotation: Vec<(i8, Vec<u32>)> = Vec::new();
+                        for (i, pose) in kept {
+                            let rotation = histogram.pose_rotation(pose);
+                            match by_rotation.iter_mut().find(|(r, _)| *r == rotation) {
+                                Some((_, ids)) => ids.push(i),
+                                None => by_rotation.push((rotation, vec![i])),
+                            }
+                        }
+                        by_rotation
+                            .iter()
+                            .flat_map(|(rotation, ids)| {
+                                let at = probe.rotations_near(*rotation, reach);
+                                coarse_scan(&probe.scan_at(self.coarse, at), gallery, ids)
+                            })
+                            .collect()
+                    }
+                    None => {
+                        let ids: Vec<u32> = kept.into_iter().map(|(i, _)| i).collect();
+                        coarse_scan(&probe.scan(self.coarse), gallery, &ids)
+                    }
+                }
+            }
+            None => {
+                let everyone: Vec<u32> = (0..n as u32).collect();
+                coarse_scan(&probe.scan(self.coarse), gallery, &everyone)
+            }
+        };
         best_first(&mut coarse, keep(self.coarse_keep, 4 * self.k));
         let mut fine: Vec<(Pose, u32)> = coarse
             .par_iter()
@@ -83,26 +122,51 @@ impl Cascade {
     }
 }
 
-/// The `keep` entries of `ids` with the smallest `distance`, in gallery order again (so the
-/// next stage reads memory forwards); all of `ids` when they are no more than `keep`.
-fn keep_best(
-    gallery: &[QuickRef],
-    ids: Vec<u32>,
-    keep: usize,
-    distance: impl Fn(&QuickRef) -> u32 + Sync,
-) -> Vec<u32> {
-    if ids.len() <= keep {
-        return ids;
-    }
-    let mut scored: Vec<(u32, u32)> = ids
+/// The coarse stage's best pose for each of `ids`, in parallel.
+fn coarse_scan(scan: &Scan<'_>, gallery: &[QuickRef], ids: &[u32]) -> Vec<(Pose, u32)> {
+    let survivors: Vec<&QuickRef> = ids.iter().map(|&i| &gallery[i as usize]).collect();
+    survivors
         .par_chunks(CHUNK)
-        .flat_map_iter(|part| part.iter().map(|&i| (distance(&gallery[i as usize]), i)))
-        .collect();
-    scored.select_nth_unstable(keep);
-    scored.truncate(keep);
-    let mut kept: Vec<u32> = scored.into_iter().map(|(_, i)| i).collect();
-    kept.sort_unstable();
-    kept
+        .zip(ids.par_chunks(CHUNK))
+        .flat_map_iter(|(part, part_ids)| {
+            scan.search(part).into_iter().zip(part_ids.iter().copied())
+        })
+        .collect()
+}
+
+/// The `keep` people of `gallery` with the smallest `score` distance, in gallery order (so
+/// the next stage reads memory forwards), each with the pose it was found at; everyone when
+/// the gallery holds no more than `keep`. Ties go to the lower position.
+fn keep_best<T: Sync>(
+    gallery: &[T],
+    keep: usize,
+    score: impl Fn(&T) -> (u32, usize) + Sync,
+) -> Vec<(u32, usize)> {
+    // One `u64` per person (distance, then position) selects fast; poses are looked up after.
+    let mut poses = vec![0u16; gallery.len()];
+    let mut keys = vec![0u64; gallery.len()];
+    keys.par_chunks_mut(CHUNK)
+        .zip(poses.par_chunks_mut(CHUNK))
+        .zip(gallery.par_chunks(CHUNK))
+        .enumerate()
+        .for_each(|(c, ((keys, poses), part))| {
+            for (j, ((key, pose), r)) in keys.iter_mut().zip(poses).zip(part).enumerate() {
+                let (distance, p) = score(r);
+                *key = u64::from(distance) << 32 | (c * CHUNK + j) as u64;
+                *pose = p as u16;
+            }
+        });
+    if keys.len() > keep {
+        keys.select_nth_unstable(keep);
+        keys.truncate(keep);
+    }
+    keys.sort_unstable_by_key(|&k| k as u32);
+    keys.into_iter()
+        .map(|k| {
+            let i = k as u32;
+            (i, usize::from(poses[i as usize]))
+        })
+        .collect()
 }
 
 /// Keeps the `keep` smallest distances, sorted.
@@ -127,6 +191,7 @@ mod tests {
         use crate::template::Template;
         let templates: Vec<Template> = (0..600).map(random_template).collect();
         let gallery: Vec<QuickRef> = templates.iter().map(QuickRef::new).collect();
+        let histograms: Vec<BroadRef> = gallery.iter().map(|r| *r.histogram()).collect();
         // K = 4: the histogram stage keeps 64 of 600, the coarse stage 16 of those.
         let cascade = Cascade {
             k: 4,
@@ -134,16 +199,29 @@ mod tests {
         };
         for member in [0, 123, 599] {
             let probe = QuickProbe::new(&templates[member], [0.3, 0.7]);
-            let picked = cascade.preselect(&probe, &gallery);
+            let picked = cascade.preselect(&probe, &gallery, &histograms);
             assert_eq!(picked.len(), 4);
             assert_eq!(picked[0], member as u32);
+        }
+        for reach in [0, 1] {
+            let around = Cascade {
+                coarse_rotations: Some(reach),
+                ..cascade
+            };
+            for member in [0, 321, 599] {
+                let probe = QuickProbe::new(&templates[member], [0.3, 0.7]);
+                assert_eq!(
+                    around.preselect(&probe, &gallery, &histograms)[0],
+                    member as u32
+                );
+            }
         }
         let without = Cascade {
             histogram_keep: None,
             ..cascade
         };
         let probe = QuickProbe::new(&templates[42], [0.3, 0.7]);
-        assert_eq!(without.preselect(&probe, &gallery)[0], 42);
+        assert_eq!(without.preselect(&probe, &gallery, &histograms)[0], 42);
     }
 
     #[test]

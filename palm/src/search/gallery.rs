@@ -13,6 +13,7 @@
 use rayon::prelude::*;
 
 use super::cascade::Cascade;
+use super::histograms::BroadRef;
 use super::quick::{QuickProbe, QuickRef};
 
 /// How 1:N identification searches.
@@ -58,10 +59,12 @@ pub struct Outcome {
     pub fell_back: bool,
 }
 
-/// The pre-selection codes of everyone enrolled, in gallery order (1,472 bytes per person).
+/// The pre-selection codes of everyone enrolled, in gallery order (1,472 bytes per person),
+/// and a contiguous copy of their histograms (192 bytes), which the first stage reads.
 #[derive(Default)]
 pub struct Gallery {
     quick: Vec<QuickRef>,
+    histograms: Vec<BroadRef>,
 }
 
 impl std::fmt::Debug for Gallery {
@@ -87,14 +90,17 @@ impl Gallery {
 
     pub fn clear(&mut self) {
         self.quick.clear();
+        self.histograms.clear();
     }
 
     pub fn reserve(&mut self, additional: usize) {
         self.quick.reserve(additional);
+        self.histograms.reserve(additional);
     }
 
     /// Appends one person (their index is the previous [`Gallery::len`]).
     pub fn push(&mut self, code: QuickRef) {
+        self.histograms.push(*code.histogram());
         self.quick.push(code);
     }
 
@@ -117,7 +123,9 @@ impl Gallery {
                 fell_back: false,
             };
         }
-        let candidates = config.cascade.preselect(&quick_probe(), &self.quick);
+        let candidates = config
+            .cascade
+            .preselect(&quick_probe(), &self.quick, &self.histograms);
         let preselected = best_of(candidates.iter().map(|&i| i as usize).collect(), &score);
         let fell_back =
             config.exhaustive_fallback && preselected.is_none_or(|h| h.score < threshold);

@@ -84,6 +84,8 @@ impl<const R: usize, const B: usize> HistogramRef<R, B> {
 /// The probe side: its descriptors at every pose, and the modality weights in fixed point.
 pub struct HistogramProbe<const R: usize, const B: usize> {
     poses: Vec<[Descriptor<B>; 2]>,
+    /// The probe frame's rotation of each pose.
+    rotations: Vec<i8>,
     weights: [u32; 2],
 }
 
@@ -95,14 +97,17 @@ impl<const R: usize, const B: usize> HistogramProbe<R, B> {
         let step = params.step.max(1) as usize;
         let shifts: Vec<i32> = (-params.reach..=params.reach).step_by(step).collect();
         let mut poses = Vec::new();
+        let mut rotations = Vec::new();
         for f in 0..frames.unwrap_or(0) {
             let [print, vein] = lanes.map(|m| m.map(|m| &m.frames()[f]));
             if !params.all_scales && print.or(vein).is_some_and(|fr| fr.scale != 0) {
                 continue;
             }
             let cells = [print, vein].map(|fr| fr.map(|fr| Cells::of(&fr.map)));
+            let rotation = print.or(vein).map_or(0, |fr| fr.rotation_deg);
             for &dy in &shifts {
                 for &dx in &shifts {
+                    rotations.push(rotation);
                     poses.push(cells.each_ref().map(|c| {
                         c.as_ref()
                             .map_or([0; B], |c| descriptor_of::<R, B>(c, dx, dy))
@@ -113,8 +118,14 @@ impl<const R: usize, const B: usize> HistogramProbe<R, B> {
         let sum = (weights[0] + weights[1]).max(f32::EPSILON);
         Self {
             poses,
+            rotations,
             weights: weights.map(|w| (w / sum * 256.0).round() as u32),
         }
+    }
+
+    /// The probe's rotation (degrees) at pose `pose` of [`Self::best_pose`].
+    pub fn pose_rotation(&self, pose: usize) -> i8 {
+        self.rotations[pose]
     }
 
     /// Poses tried per person.

@@ -45,6 +45,23 @@ pub struct FineParams {
     pub all_scales: bool,
 }
 
+/// Which of the probe's rotations a stage searches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Rotations {
+    All,
+    /// From the first to the second (degrees, inclusive).
+    Between(i8, i8),
+}
+
+impl Rotations {
+    fn contains(self, rotation: i8) -> bool {
+        match self {
+            Self::All => true,
+            Self::Between(lo, hi) => (lo..=hi).contains(&rotation),
+        }
+    }
+}
+
 /// One of the probe's search frames, lane-packed (print, vein).
 struct ProbeFrame {
     rotation_deg: i8,
@@ -93,7 +110,22 @@ impl QuickProbe {
     /// Best weighted distance to one enrolled person over `stage`'s poses (lower is closer;
     /// about 0.5 for strangers), and where it was found.
     pub fn search(&self, reference: &QuickRef, stage: &StageParams) -> Pose {
-        self.best_of(reference, stage.row_step, self.poses(stage).into_iter())
+        self.search_at(reference, stage, Rotations::All)
+    }
+
+    /// [`Self::search`] over the frames of some rotations only.
+    pub fn search_at(&self, reference: &QuickRef, stage: &StageParams, at: Rotations) -> Pose {
+        self.best_of(reference, stage.row_step, self.poses(stage, at).into_iter())
+    }
+
+    /// The rotations within `reach` rotation steps of `rotation` among the probe's frames.
+    pub fn rotations_near(&self, rotation: i8, reach: usize) -> Rotations {
+        let mut all: Vec<i8> = self.frames.iter().map(|f| f.rotation_deg).collect();
+        all.sort_unstable();
+        all.dedup();
+        let at = all.iter().position(|&r| r == rotation).unwrap_or(0);
+        let (lo, hi) = (at.saturating_sub(reach), (at + reach).min(all.len() - 1));
+        Rotations::Between(all[lo], all[hi])
     }
 
     /// Refines `pose` by one cell in x and y on rows `y ≡ 0 (mod fine.rows)`, in the same frame
@@ -126,20 +158,30 @@ impl QuickProbe {
     /// Prepares [`Self::search`] over many references (see [`Scan`]), with the fastest vector
     /// kernel this CPU has.
     pub fn scan(&self, stage: StageParams) -> Scan<'_> {
+        self.scan_at(stage, Rotations::All)
+    }
+
+    /// [`Self::scan`] over the frames of some rotations only.
+    pub fn scan_at(&self, stage: StageParams, at: Rotations) -> Scan<'_> {
         #[cfg(target_arch = "x86_64")]
-        return self.scan_with(stage, simd::Kernel::detect());
+        return self.scan_with(stage, at, simd::Kernel::detect());
         #[cfg(not(target_arch = "x86_64"))]
         Scan {
             probe: self,
-            poses: self.poses(&stage),
+            poses: self.poses(&stage, at),
             stage,
         }
     }
 
-    /// [`Self::scan`] with a given kernel (`None`: the scalar search).
+    /// [`Self::scan_at`] with a given kernel (`None`: the scalar search).
     #[cfg(target_arch = "x86_64")]
-    fn scan_with(&self, stage: StageParams, kernel: Option<simd::Kernel>) -> Scan<'_> {
-        let poses = self.poses(&stage);
+    fn scan_with(
+        &self,
+        stage: StageParams,
+        at: Rotations,
+        kernel: Option<simd::Kernel>,
+    ) -> Scan<'_> {
+        let poses = self.poses(&stage, at);
         let table = kernel
             .filter(|_| stage.row_step == simd::ROW_STEP)
             .map(|kernel| (kernel, self.sampled_poses(&poses)));
@@ -161,13 +203,14 @@ impl QuickProbe {
             .collect()
     }
 
-    /// `(frame, dx, dy)` of every pose `stage` tries, in search order.
-    fn poses(&self, stage: &StageParams) -> Vec<(usize, i32, i32)> {
+    /// `(frame, dx, dy)` of every pose `stage` tries at rotations `at`, in search order.
+    fn poses(&self, stage: &StageParams, at: Rotations) -> Vec<(usize, i32, i32)> {
         let step = stage.shift_step.max(1) as usize;
         let shifts: Vec<i32> = (-stage.reach..=stage.reach).step_by(step).collect();
         let shifts = &shifts;
         (0..self.frames.len())
             .filter(|&f| stage.all_scales || self.frames[f].scale == 0)
+            .filter(|&f| at.contains(self.frames[f].rotation_deg))
             .flat_map(|f| {
                 shifts
                     .iter()
@@ -382,7 +425,9 @@ pub(crate) mod tests {
             // Every vector kernel this CPU has, not only the fastest.
             #[cfg(target_arch = "x86_64")]
             for kernel in super::simd::Kernel::available() {
-                let by_kernel = probe.scan_with(stage, Some(kernel)).search(&refs);
+                let by_kernel = probe
+                    .scan_with(stage, Rotations::All, Some(kernel))
+                    .search(&refs);
                 assert_eq!(by_kernel, one_by_one, "{kernel:?}");
             }
             let best = (0..refs.len())
@@ -419,6 +464,26 @@ pub(crate) mod tests {
         let refined = probe.refine(&refs, off, fine);
         assert_eq!((refined.dx, refined.dy), (0, 0));
         assert!(refined.distance < 0.05);
+    }
+
+    #[test]
+    fn rotations_near_one_stay_inside_the_probe_rotations() {
+        // random_template stores the rotations 0, -5 and 5.
+        let probe = QuickProbe::new(&random_template(7), [0.5, 0.5]);
+        assert_eq!(probe.rotations_near(0, 1), Rotations::Between(-5, 5));
+        assert_eq!(probe.rotations_near(-5, 1), Rotations::Between(-5, 0));
+        assert_eq!(probe.rotations_near(5, 0), Rotations::Between(5, 5));
+        assert_eq!(probe.rotations_near(0, 9), Rotations::Between(-5, 5));
+        let stage = StageParams {
+            all_scales: true,
+            reach: 2,
+            shift_step: 2,
+            row_step: 4,
+        };
+        let at = |r| probe.poses(&stage, r).len();
+        assert_eq!(at(Rotations::All), 9 * 3 * 3);
+        assert_eq!(at(Rotations::Between(-5, 0)), 9 * 2 * 3);
+        assert_eq!(at(Rotations::Between(5, 5)), 9 * 3);
     }
 
     #[test]
