@@ -406,21 +406,24 @@ fn stage_study(engine: &Engine, gallery: &[(usize, &Template)], probes: &[(usize
         let coarse: Vec<f32> = rows.iter().flat_map(|r| r.1.iter().map(|d| d.0)).collect();
         let fine: Vec<f32> = rows.iter().flat_map(|r| r.1.iter().map(|d| d.1)).collect();
         let ta = quantile(&coarse, cascade.coarse_keep as f64);
-        let t16 = quantile(&fine, 16.0 / 10_000.0);
-        let with_histograms = accepted
-            .iter()
-            .filter(|&&i| !(hg[i] < th && rows[i].0 .0 < ta && rows[i].0 .1 < t16))
-            .count();
-        println!("{name:<32} behind the histogram stage, K = 16: loses {with_histograms}");
         let losses: Vec<String> = [32, 16, 8, 4]
             .into_iter()
             .map(|k| {
                 let tb = quantile(&fine, k as f64 / 10_000.0);
-                let lost = accepted
-                    .iter()
-                    .filter(|&&i| !(rows[i].0 .0 < ta && rows[i].0 .1 < tb))
-                    .count();
-                format!("K = {k}: {lost}")
+                let lost = |behind_histograms: bool| {
+                    accepted
+                        .iter()
+                        .filter(|&&i| {
+                            let histogram = !behind_histograms || hg[i] < th;
+                            !(histogram && rows[i].0 .0 < ta && rows[i].0 .1 < tb)
+                        })
+                        .count()
+                };
+                format!(
+                    "K = {k}: {} ({} behind the histograms)",
+                    lost(false),
+                    lost(true)
+                )
             })
             .collect();
         println!("{name:<32} loses at N = 10,000: {}", losses.join(", "));

@@ -15,7 +15,7 @@
 use rayon::prelude::*;
 
 use super::histograms::BroadRef;
-use super::quick::{FineParams, Pose, QuickProbe, QuickRef, Scan, StageParams};
+use super::quick::{FineParams, Pose, QuickProbe, QuickRef, Rotations, Scan, StageParams};
 
 /// People per parallel task of the scanning stages.
 const CHUNK: usize = 512;
@@ -76,42 +76,38 @@ impl Cascade {
         assert_eq!(gallery.len(), histograms.len(), "one histogram per person");
         let n = gallery.len();
         let keep = |fraction: f32, floor: usize| ((n as f32 * fraction).ceil() as usize).max(floor);
-        let mut coarse = match self.histogram_keep {
+        // Who the coarse stage compares, grouped by the rotations it tries them at.
+        let groups: Vec<(Rotations, Vec<u32>)> = match self.histogram_keep {
+            None => vec![(Rotations::All, (0..n as u32).collect())],
             Some(fraction) => {
                 let histogram = probe.histogram();
                 let kept = keep_best(histograms, keep(fraction, 16 * self.k), |r| {
                     histogram.best_pose(r)
                 });
                 match self.coarse_rotations {
+                    None => vec![(Rotations::All, kept.into_iter().map(|(i, _)| i).collect())],
+                    // One group per rotation the histograms found people closest at.
                     Some(reach) => {
-                        // One scan per histogram rotation, over the people found closest at it.
-                        let mut by_rotation: Vec<(i8, Vec<u32>)> = Vec::new();
+                        let mut groups: Vec<(i8, Vec<u32>)> = Vec::new();
                         for (i, pose) in kept {
                             let rotation = histogram.pose_rotation(pose);
-                            match by_rotation.iter_mut().find(|(r, _)| *r == rotation) {
+                            match groups.iter_mut().find(|(r, _)| *r == rotation) {
                                 Some((_, ids)) => ids.push(i),
-                                None => by_rotation.push((rotation, vec![i])),
+                                None => groups.push((rotation, vec![i])),
                             }
                         }
-                        by_rotation
-                            .iter()
-                            .flat_map(|(rotation, ids)| {
-                                let at = probe.rotations_near(*rotation, reach);
-                                coarse_scan(&probe.scan_at(self.coarse, at), gallery, ids)
-                            })
+                        groups
+                            .into_iter()
+                            .map(|(rotation, ids)| (probe.rotations_near(rotation, reach), ids))
                             .collect()
-                    }
-                    None => {
-                        let ids: Vec<u32> = kept.into_iter().map(|(i, _)| i).collect();
-                        coarse_scan(&probe.scan(self.coarse), gallery, &ids)
                     }
                 }
             }
-            None => {
-                let everyone: Vec<u32> = (0..n as u32).collect();
-                coarse_scan(&probe.scan(self.coarse), gallery, &everyone)
-            }
         };
+        let mut coarse: Vec<(Pose, u32)> = groups
+            .iter()
+            .flat_map(|(at, ids)| coarse_scan(&probe.scan_at(self.coarse, *at), gallery, ids))
+            .collect();
         best_first(&mut coarse, keep(self.coarse_keep, 4 * self.k));
         let mut fine: Vec<(Pose, u32)> = coarse
             .par_iter()
