@@ -16,6 +16,8 @@ pub mod fusion;
 pub mod matcher;
 pub mod normalize;
 pub mod pad;
+#[cfg(target_arch = "x86_64")]
+mod popcount;
 pub mod print;
 pub mod quality;
 pub mod roi;

@@ -8,20 +8,7 @@ use std::arch::x86_64::*;
 
 use super::{Sampled, BLOCK};
 use crate::code::{CODE_PLANES, MASK_PLANE};
-
-/// Set bits of each byte of `v`.
-#[target_feature(enable = "avx2")]
-#[inline]
-unsafe fn popcount_bytes(v: __m256i) -> __m256i {
-    let table = _mm256_setr_epi8(
-        0, 1, 1, 2, 1, 2, 2, 3, 1, 2, 2, 3, 2, 3, 3, 4, 0, 1, 1, 2, 1, 2, 2, 3, 1, 2, 2, 3, 2, 3,
-        3, 4,
-    );
-    let low = _mm256_set1_epi8(0x0f);
-    let lo = _mm256_shuffle_epi8(table, _mm256_and_si256(v, low));
-    let hi = _mm256_shuffle_epi8(table, _mm256_and_si256(_mm256_srli_epi16::<4>(v), low));
-    _mm256_add_epi8(lo, hi)
-}
+use crate::popcount::bytes as popcount_bytes;
 
 /// Sums of each 32-bit lane's 4 bytes (every byte < 128).
 #[target_feature(enable = "avx2")]

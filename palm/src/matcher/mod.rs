@@ -12,6 +12,9 @@
 use crate::code::{coarse_count, BitCount, CodeMap, COARSE_BLOCK, CODE_PLANES, GRID, MASK_PLANE};
 use crate::template::ModalityCode;
 
+#[cfg(target_arch = "x86_64")]
+mod scan;
+
 /// Bits compared by a typical, unoccluded pair after alignment.
 pub(crate) const REFERENCE_BITS: f32 = (CODE_PLANES * 350) as f32;
 /// Coarse-stage counterpart of [`REFERENCE_BITS`].
@@ -263,17 +266,41 @@ fn compare_joint_generic(
     let reference_bits = REFERENCE_BITS * pairs.len() as f32;
     if range.fine_scan {
         let reach = (4 * range.max_shift + 2).min(GRID as i32 - 1);
-        for f in 0..frames {
-            let reference = Packed::new(pairs.iter().map(|(_, r)| &r.frames()[f].map));
-            for dy in (-reach..=reach).step_by(2) {
-                for dx in (-reach..=reach).step_by(2) {
-                    let c = joint_count(&probe, &reference, dx, dy, 4, 1);
-                    if c.compared > 0 {
-                        offer(normalised_distance(c, reference_bits / 4.0), f, dx, dy);
-                    }
+        let maps = |f: usize| pairs.iter().map(move |(_, r)| &r.frames()[f].map);
+        #[cfg(target_arch = "x86_64")]
+        let kernel = scan::Avx2::for_reach(reach);
+        #[cfg(not(target_arch = "x86_64"))]
+        let kernel: Option<std::convert::Infallible> = None;
+        match kernel {
+            // The fine stage packs the few frames it refines on demand.
+            #[cfg(target_arch = "x86_64")]
+            Some(kernel) => {
+                let scan_probe = scan::ScanProbe::new(&probe);
+                for f in 0..frames {
+                    let frame = scan::ScanFrame::new(maps(f));
+                    kernel.scan(
+                        &scan_probe,
+                        &frame,
+                        reach,
+                        reference_bits / 4.0,
+                        |dx, dy, d| offer(d, f, dx, dy),
+                    );
                 }
             }
-            packed.push((f, reference));
+            _ => {
+                for f in 0..frames {
+                    let reference = Packed::new(maps(f));
+                    for dy in (-reach..=reach).step_by(2) {
+                        for dx in (-reach..=reach).step_by(2) {
+                            let c = joint_count(&probe, &reference, dx, dy, 4, 1);
+                            if c.compared > 0 {
+                                offer(normalised_distance(c, reference_bits / 4.0), f, dx, dy);
+                            }
+                        }
+                    }
+                    packed.push((f, reference));
+                }
+            }
         }
     } else {
         let coarse_reference = COARSE_REFERENCE_BITS * pairs.len() as f32;
