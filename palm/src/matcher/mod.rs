@@ -268,7 +268,7 @@ fn compare_joint_generic(
         let reach = (4 * range.max_shift + 2).min(GRID as i32 - 1);
         let maps = |f: usize| pairs.iter().map(move |(_, r)| &r.frames()[f].map);
         #[cfg(target_arch = "x86_64")]
-        let kernel = scan::Avx2::for_reach(reach);
+        let kernel = scan::Kernel::for_reach(reach);
         #[cfg(not(target_arch = "x86_64"))]
         let kernel: Option<std::convert::Infallible> = None;
         match kernel {

@@ -1,17 +1,17 @@
-//! The full matcher's first stage on AVX2. The stage scores every reference frame at every shift
-//! of a step-2 grid on the probe's rows `1, 5, …, 29`: about 1,800 alignments of 8 rows per
-//! comparison, nearly all of its time.
+//! The full matcher's first stage on AVX-512 or AVX2. The stage scores every reference frame
+//! at every shift of a step-2 grid on the probe's rows `1, 5, …, 29`: about 1,800 alignments of
+//! 8 rows per comparison, nearly all of its time.
 //!
 //! Shifts in y are even, so only the reference's odd rows are ever compared. Laid out by phase
 //! (rows `≡ 1` and `≡ 3 (mod 4)`) with empty rows on either side, the 8 reference rows of any
-//! shift are contiguous: each plane takes two 256-bit loads, and a row displaced outside the
-//! map reads an empty mask, exactly as the scalar search skips it. Counts are integers, so the
+//! shift are contiguous: each plane takes one 512-bit load or two 256-bit ones, and a row
+//! displaced outside the map reads an empty mask, exactly as the scalar search skips it. Counts are integers, so the
 //! stage finds the same alignments as [`super::joint_count`], bit for bit (tests check).
 
 use std::arch::x86_64::*;
 
 use super::Packed;
-use crate::code::{BitCount, CodeMap, CODE_PLANES, GRID, MASK_PLANE};
+use crate::code::{CodeMap, CODE_PLANES, GRID, MASK_PLANE};
 use crate::popcount;
 
 /// Probe rows the stage compares: `y = FIRST_ROW + ROW_STEP · k`.
@@ -58,17 +58,37 @@ impl ScanFrame {
     }
 }
 
-/// The AVX2 first stage, available only where the CPU has AVX2: holding one is the proof its
-/// `unsafe` kernel may run.
-#[derive(Debug, Clone, Copy)]
-pub(super) struct Avx2(());
+/// The vector instruction sets a kernel exists for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Isa {
+    /// One 512-bit vector per plane, hardware popcount.
+    Avx512,
+    /// Two 256-bit vectors per plane, nibble-table popcount.
+    Avx2,
+}
 
-impl Avx2 {
-    /// The kernel, if this CPU can run it and it covers shifts up to `reach` (even, as the
-    /// stage's step-2 grid centred on 0 requires).
+/// A first-stage kernel this CPU can run: only [`Kernel::available`] makes one, after detecting
+/// its instruction set, so holding a `Kernel` is the proof its `unsafe` code may run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct Kernel(Isa);
+
+impl Kernel {
+    /// The fastest kernel this CPU has, if any covers shifts up to `reach`.
     pub(super) fn for_reach(reach: i32) -> Option<Self> {
-        (reach % 2 == 0 && reach <= MAX_REACH && std::is_x86_feature_detected!("avx2"))
-            .then_some(Self(()))
+        Self::available(reach).next()
+    }
+
+    /// Every kernel this CPU has that covers shifts up to `reach` (even, as the stage's step-2
+    /// grid centred on 0 requires), fastest first.
+    fn available(reach: i32) -> impl Iterator<Item = Self> {
+        let covered = reach % 2 == 0 && reach <= MAX_REACH;
+        let avx512 = std::is_x86_feature_detected!("avx512f")
+            && std::is_x86_feature_detected!("avx512vpopcntdq");
+        let avx2 = std::is_x86_feature_detected!("avx2");
+        [(avx512, Isa::Avx512), (avx2, Isa::Avx2)]
+            .into_iter()
+            .filter(move |&(has, _)| covered && avx2 && has)
+            .map(|(_, isa)| Self(isa))
     }
 
     /// Calls `visit(dx, dy, distance)` for every shift `-reach..=reach` (step 2) in y, then x,
@@ -83,8 +103,9 @@ impl Avx2 {
         visit: impl FnMut(i32, i32, f32),
     ) {
         debug_assert!(reach % 2 == 0 && reach <= MAX_REACH);
-        // SAFETY: an `Avx2` is made only by `for_reach`, after detecting AVX2.
-        unsafe { scan_avx2(probe, frame, reach, reference_bits, visit) }
+        // SAFETY: a `Kernel` is made only by `available`, after detecting AVX2 and its own
+        // instruction set.
+        unsafe { scan_grid(self.0, probe, frame, reach, reference_bits, visit) }
     }
 }
 
@@ -92,49 +113,46 @@ impl Avx2 {
 /// whole vectors of 8.
 const ROW_SHIFTS: usize = 16;
 
+/// One row of the shift grid: for each shift, differing and compared bits.
+struct RowCounts {
+    differing: [i32; ROW_SHIFTS],
+    compared: [i32; ROW_SHIFTS],
+}
+
 /// # Safety
-/// The CPU must support AVX2; `reach` even and at most [`MAX_REACH`].
+/// The CPU must support AVX2 and `isa`; `reach` even and at most [`MAX_REACH`].
 #[target_feature(enable = "avx2")]
-unsafe fn scan_avx2(
+unsafe fn scan_grid(
+    isa: Isa,
     probe: &ScanProbe,
     frame: &ScanFrame,
     reach: i32,
     reference_bits: f32,
     mut visit: impl FnMut(i32, i32, f32),
 ) {
-    // SAFETY (all loads and stores): every offset used reads two whole vectors inside a row
-    // array (`PAD + off ≥ 0` and `PAD + off + 8 ≤ SLOTS` for |off| ≤ 4), and the per-row
-    // arrays hold `ROW_SHIFTS` (two vectors); unaligned accesses.
-    let load = |rows: *const u64, h: usize| _mm256_loadu_si256(rows.add(4 * h).cast());
-    let a: [[__m256i; 2]; CODE_PLANES + 1] = std::array::from_fn(|p| {
-        let rows = probe.0[p].as_ptr();
-        [load(rows, 0), load(rows, 1)]
-    });
     let shifts = (-reach..=reach).step_by(2);
     for dy in (-reach..=reach).step_by(2) {
-        // Probe row `1 + 4k` meets reference row `4k + t`.
+        // Probe row `1 + 4k` meets reference row `4k + t`, in phase `phase` at slot `start + k`.
         let t = FIRST_ROW as i32 + dy;
         let phase = (t.rem_euclid(4) / 2) as usize;
         let start = (PAD as i32 + (t - (2 * phase as i32 + 1)).div_euclid(4)) as usize;
-        let b: [[__m256i; 2]; CODE_PLANES + 1] = std::array::from_fn(|p| {
-            let rows = frame.0[p][phase][start..].as_ptr();
-            [load(rows, 0), load(rows, 1)]
-        });
-        let mut differing_bits = [0i32; ROW_SHIFTS];
-        let mut compared_bits = [0i32; ROW_SHIFTS];
-        for (i, dx) in shifts.clone().enumerate() {
-            let counts = count_at(&a, &b, dx);
-            differing_bits[i] = counts.differing as i32;
-            compared_bits[i] = counts.compared as i32;
+        let mut row = RowCounts {
+            differing: [0; ROW_SHIFTS],
+            compared: [0; ROW_SHIFTS],
+        };
+        match isa {
+            Isa::Avx512 => count_row_avx512(probe, frame, phase, start, shifts.clone(), &mut row),
+            Isa::Avx2 => count_row_avx2(probe, frame, phase, start, shifts.clone(), &mut row),
         }
         // The scalar normalisation, 8 shifts at a time: the same IEEE operations in the same
         // order, so the same distances bit for bit (lanes that compared nothing are skipped).
+        // SAFETY (loads and stores): the arrays hold `ROW_SHIFTS`, two whole vectors.
         let mut distances = [0f32; ROW_SHIFTS];
         for v in 0..ROW_SHIFTS / 8 {
-            let differing =
-                _mm256_cvtepi32_ps(_mm256_loadu_si256(differing_bits[8 * v..].as_ptr().cast()));
-            let compared =
-                _mm256_cvtepi32_ps(_mm256_loadu_si256(compared_bits[8 * v..].as_ptr().cast()));
+            let load = |counts: &[i32; ROW_SHIFTS]| {
+                _mm256_cvtepi32_ps(_mm256_loadu_si256(counts[8 * v..].as_ptr().cast()))
+            };
+            let (differing, compared) = (load(&row.differing), load(&row.compared));
             let half = _mm256_set1_ps(0.5);
             let d = _mm256_div_ps(differing, compared);
             let scale = _mm256_sqrt_ps(_mm256_min_ps(
@@ -145,25 +163,106 @@ unsafe fn scan_avx2(
             _mm256_storeu_ps(distances[8 * v..].as_mut_ptr(), distance);
         }
         for (i, dx) in shifts.clone().enumerate() {
-            if compared_bits[i] > 0 {
+            if row.compared[i] > 0 {
                 visit(dx, dy, distances[i]);
             }
         }
     }
 }
 
-/// Differing and compared bits of the probe rows `a` against the reference rows `b` displaced
-/// by `dx` cells.
+/// Shift counts that displace a row by `dx` cells as `w >> dx` (`dx ≥ 0`) or `w << -dx`: a
+/// count of 64 or more empties a lane, so one of the two shifts is a no-op.
+#[inline(always)]
+fn shift_counts(dx: i32) -> (i32, i32) {
+    (if dx >= 0 { dx } else { 64 }, if dx < 0 { -dx } else { 64 })
+}
+
+/// Records `(differing, compared cells)` of shift `i`, compared counting every code plane.
+#[inline(always)]
+fn record(row: &mut RowCounts, i: usize, differing: u32, compared_cells: u32) {
+    row.differing[i] = differing as i32;
+    row.compared[i] = (compared_cells * CODE_PLANES as u32) as i32;
+}
+
+/// One grid row on AVX-512: a plane's 8 rows are one vector.
+///
+/// # Safety
+/// The CPU must support AVX-512F and VPOPCNTDQ; `start + 8 ≤ SLOTS`.
+#[target_feature(enable = "avx512f,avx512vpopcntdq")]
+unsafe fn count_row_avx512(
+    probe: &ScanProbe,
+    frame: &ScanFrame,
+    phase: usize,
+    start: usize,
+    shifts: impl Iterator<Item = i32>,
+    row: &mut RowCounts,
+) {
+    // SAFETY (loads): 8 words inside each row array; unaligned loads.
+    let a: [__m512i; CODE_PLANES + 1] =
+        std::array::from_fn(|p| _mm512_loadu_si512(probe.0[p].as_ptr().cast()));
+    let b: [__m512i; CODE_PLANES + 1] =
+        std::array::from_fn(|p| _mm512_loadu_si512(frame.0[p][phase][start..].as_ptr().cast()));
+    for (i, dx) in shifts.enumerate() {
+        let (right, left) = shift_counts(dx);
+        let (right, left) = (_mm_cvtsi32_si128(right), _mm_cvtsi32_si128(left));
+        let shift =
+            |v: __m512i| _mm512_or_si512(_mm512_srl_epi64(v, right), _mm512_sll_epi64(v, left));
+        let keep = _mm512_set1_epi64(super::lane_keep_for(dx) as i64);
+        // Truth tables over (a, b, c): 0x80 = a & b & c, 0x28 = (a ^ b) & c.
+        let m = _mm512_ternarylogic_epi64::<0x80>(a[MASK_PLANE], shift(b[MASK_PLANE]), keep);
+        let d: [__m512i; CODE_PLANES] = std::array::from_fn(|p| {
+            _mm512_popcnt_epi64(_mm512_ternarylogic_epi64::<0x28>(a[p], shift(b[p]), m))
+        });
+        // One sum: differing bits low, compared cells high.
+        let fields = _mm512_add_epi64(
+            _mm512_add_epi64(d[0], d[1]),
+            _mm512_add_epi64(d[2], _mm512_slli_epi64::<32>(_mm512_popcnt_epi64(m))),
+        );
+        let total = _mm512_reduce_add_epi64(fields) as u64;
+        record(row, i, total as u32, (total >> 32) as u32);
+    }
+}
+
+/// One grid row on AVX2: a plane's 8 rows are two vectors.
+///
+/// # Safety
+/// The CPU must support AVX2; `start + 8 ≤ SLOTS`.
+#[target_feature(enable = "avx2")]
+unsafe fn count_row_avx2(
+    probe: &ScanProbe,
+    frame: &ScanFrame,
+    phase: usize,
+    start: usize,
+    shifts: impl Iterator<Item = i32>,
+    row: &mut RowCounts,
+) {
+    // SAFETY (loads): two whole vectors inside each row array; unaligned loads.
+    let load = |rows: *const u64, h: usize| _mm256_loadu_si256(rows.add(4 * h).cast());
+    let a: [[__m256i; 2]; CODE_PLANES + 1] = std::array::from_fn(|p| {
+        let rows = probe.0[p].as_ptr();
+        [load(rows, 0), load(rows, 1)]
+    });
+    let b: [[__m256i; 2]; CODE_PLANES + 1] = std::array::from_fn(|p| {
+        let rows = frame.0[p][phase][start..].as_ptr();
+        [load(rows, 0), load(rows, 1)]
+    });
+    for (i, dx) in shifts.enumerate() {
+        let (differing, compared) = count_at(&a, &b, dx);
+        record(row, i, differing, compared);
+    }
+}
+
+/// Differing bits and compared cells of the probe rows `a` against the reference rows `b`
+/// displaced by `dx` cells.
 #[target_feature(enable = "avx2")]
 #[inline]
 unsafe fn count_at(
     a: &[[__m256i; 2]; CODE_PLANES + 1],
     b: &[[__m256i; 2]; CODE_PLANES + 1],
     dx: i32,
-) -> BitCount {
-    // A shift count of 64 or more empties a lane: one of the two shifts is a no-op.
-    let right = _mm_cvtsi32_si128(if dx >= 0 { dx } else { 64 });
-    let left = _mm_cvtsi32_si128(if dx < 0 { -dx } else { 64 });
+) -> (u32, u32) {
+    let (right, left) = shift_counts(dx);
+    let (right, left) = (_mm_cvtsi32_si128(right), _mm_cvtsi32_si128(left));
     let keep = _mm256_set1_epi64x(super::lane_keep_for(dx) as i64);
     let shift = |v: __m256i| _mm256_or_si256(_mm256_srl_epi64(v, right), _mm256_sll_epi64(v, left));
     // Per byte: differing bits of the 3 planes over both halves (≤ 48), compared cells (≤ 16).
@@ -191,10 +290,7 @@ unsafe fn count_at(
         _mm256_extracti128_si256::<1>(fields),
     );
     let total = (_mm_cvtsi128_si64(pair) as u64).wrapping_add(_mm_extract_epi64::<1>(pair) as u64);
-    BitCount {
-        differing: total as u32,
-        compared: (total >> 32) as u32 * CODE_PLANES as u32,
-    }
+    (total as u32, (total >> 32) as u32)
 }
 
 #[cfg(test)]
@@ -205,11 +301,9 @@ mod tests {
 
     #[test]
     fn scan_counts_equal_the_scalar_counts() {
-        let Some(kernel) = Avx2::for_reach(MAX_REACH) else {
-            eprintln!("no AVX2 on this CPU: nothing to compare");
-            return;
-        };
-        for seed in 0..6 {
+        let kernels: Vec<Kernel> = Kernel::available(MAX_REACH).collect();
+        eprintln!("kernels on this CPU: {kernels:?}");
+        for (seed, kernel) in (0..6).flat_map(|s| kernels.iter().map(move |&k| (s, k))) {
             let (a, b) = (random_template(seed), random_template(seed + 100));
             let probe = Packed::new(
                 [a.print(), a.vein()]
@@ -239,7 +333,7 @@ mod tests {
                             assert_eq!(
                                 distance.to_bits(),
                                 normalised_distance(c, bits).to_bits(),
-                                "seed {seed} frame {frame} ({dx}, {dy})"
+                                "{kernel:?} seed {seed} frame {frame} ({dx}, {dy})"
                             );
                             visited += 1;
                         },
@@ -262,8 +356,8 @@ mod tests {
 
     #[test]
     fn reaches_the_padding_cannot_cover_fall_back() {
-        assert!(Avx2::for_reach(16).is_none());
-        assert!(Avx2::for_reach(31).is_none());
-        assert!(Avx2::for_reach(9).is_none());
+        assert!(Kernel::for_reach(16).is_none());
+        assert!(Kernel::for_reach(31).is_none());
+        assert!(Kernel::for_reach(9).is_none());
     }
 }
