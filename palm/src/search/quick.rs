@@ -68,6 +68,9 @@ struct ProbeFrame {
     /// Index into [`crate::template::SEARCH_SCALES`].
     scale: u8,
     packed: Packed,
+    /// The fine stage kernel's layout of `packed`.
+    #[cfg(target_arch = "x86_64")]
+    parity: simd::refine::ParityRows,
 }
 
 /// The probe side: every search frame, lane-packed (print, vein), and the modality weights.
@@ -86,10 +89,13 @@ impl QuickProbe {
             (0..first.frames().len())
                 .map(|i| {
                     let maps = [print, vein].map(|m| m.map_or(&*EMPTY, |m| &m.frames()[i].map));
+                    let packed = Packed::new(maps.into_iter());
                     ProbeFrame {
                         rotation_deg: first.frames()[i].rotation_deg,
                         scale: first.frames()[i].scale,
-                        packed: Packed::new(maps.into_iter()),
+                        #[cfg(target_arch = "x86_64")]
+                        parity: simd::refine::ParityRows::of(&packed),
+                        packed,
                     }
                 })
                 .collect()
@@ -226,11 +232,39 @@ impl QuickProbe {
         poses: impl Iterator<Item = (usize, i32, i32)>,
     ) -> Pose {
         #[cfg(target_arch = "x86_64")]
+        if row_step == simd::refine::ROW_STEP {
+            if let Some(kernel) = simd::refine::Refine::detect() {
+                return self.best_of_with(kernel, reference, poses);
+            }
+        }
+        #[cfg(target_arch = "x86_64")]
         if std::is_x86_feature_detected!("popcnt") {
             // SAFETY: the CPU supports POPCNT (checked just above).
             return unsafe { self.best_of_popcnt(reference, row_step, poses) };
         }
         self.best_of_generic(reference, row_step, poses)
+    }
+
+    /// [`Self::best_of`] on rows `y ≡ 0 (mod 2)` with the fine stage's vector kernel.
+    #[cfg(target_arch = "x86_64")]
+    fn best_of_with(
+        &self,
+        kernel: simd::refine::Refine,
+        reference: &QuickRef,
+        poses: impl Iterator<Item = (usize, i32, i32)>,
+    ) -> Pose {
+        let row_step = simd::refine::ROW_STEP;
+        let frame = |f: usize| (&self.frames[f].parity, &self.frames[f].packed);
+        let distance = |p, v| self.weighted(p, v, row_step);
+        match kernel.best_of(&reference.packed, frame, poses, distance) {
+            Some((distance, frame, dx, dy)) => Pose {
+                distance,
+                frame,
+                dx,
+                dy,
+            },
+            None => Pose::NONE,
+        }
     }
 
     /// [`Self::best_of_generic`] with the POPCNT instruction (see the matcher).
@@ -252,12 +286,7 @@ impl QuickProbe {
         row_step: usize,
         poses: impl Iterator<Item = (usize, i32, i32)>,
     ) -> Pose {
-        let mut best = Pose {
-            distance: f32::INFINITY,
-            frame: 0,
-            dx: 0,
-            dy: 0,
-        };
+        let mut best = Pose::NONE;
         for (frame, dx, dy) in poses {
             if dx.abs() >= GRID as i32 || dy.abs() >= GRID as i32 {
                 continue;
@@ -334,6 +363,16 @@ pub struct Pose {
     pub frame: usize,
     pub dx: i32,
     pub dy: i32,
+}
+
+impl Pose {
+    /// No pose searched: farther than any.
+    const NONE: Pose = Pose {
+        distance: f32::INFINITY,
+        frame: 0,
+        dx: 0,
+        dy: 0,
+    };
 }
 
 /// The gallery side: the canonical maps, lane-packed (1 KiB per person, for the fine stage), the
@@ -443,6 +482,42 @@ pub(crate) mod tests {
                 .iter()
                 .enumerate()
                 .all(|(i, p)| i == 17 || p.distance > 0.3));
+        }
+    }
+
+    #[test]
+    #[cfg(target_arch = "x86_64")]
+    fn fine_kernel_equals_the_scalar_refinement() {
+        let Some(kernel) = simd::refine::Refine::detect() else {
+            eprintln!("no AVX-512 VPOPCNTDQ on this CPU: nothing to compare");
+            return;
+        };
+        let probe = QuickProbe::new(&random_template(3), [0.4, 0.6]);
+        for seed in 10..16 {
+            let reference = QuickRef::new(&random_template(seed));
+            // Each pose alone (every displacement, inside and outside the padding, and off
+            // the map), then all at once (the best and its tie order).
+            let poses: Vec<(usize, i32, i32)> = (0..probe.frames.len())
+                .step_by(4)
+                .flat_map(|f| {
+                    (-33..=33)
+                        .step_by(3)
+                        .flat_map(move |dy| (-33..=33).step_by(5).map(move |dx| (f, dx, dy)))
+                })
+                .collect();
+            for &pose in &poses {
+                let one = std::iter::once(pose);
+                assert_eq!(
+                    probe.best_of_with(kernel, &reference, one.clone()),
+                    probe.best_of_generic(&reference, 2, one),
+                    "seed {seed} pose {pose:?}"
+                );
+            }
+            let all = poses.iter().copied();
+            assert_eq!(
+                probe.best_of_with(kernel, &reference, all.clone()),
+                probe.best_of_generic(&reference, 2, all)
+            );
         }
     }
 

@@ -8,6 +8,7 @@
 
 mod avx2;
 mod avx512;
+pub(super) mod refine;
 
 use crate::code::{CODE_PLANES, GRID, MASK_PLANE};
 use crate::matcher::{lane_keep_for, Packed};
