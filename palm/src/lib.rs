@@ -16,12 +16,12 @@ pub mod fusion;
 pub mod matcher;
 pub mod normalize;
 pub mod pad;
-#[cfg(target_arch = "x86_64")]
-mod popcount;
 pub mod print;
 pub mod quality;
 pub mod roi;
 pub mod search;
 pub mod synth;
 pub mod template;
+#[cfg(target_arch = "x86_64")]
+mod vector;
 pub mod vein;

@@ -127,6 +127,25 @@ pub(crate) fn lane_keep_for(dx: i32) -> u64 {
     KEEP[(dx + GRID as i32 - 1) as usize]
 }
 
+/// Row `y` of `a` against row `yb` of `b` displaced by `dx` cells (`keep`: [`lane_keep_for`]
+/// `dx`): the cells both compare, and each code plane's differing bits among them.
+#[inline(always)]
+fn row_bits(
+    a: &Packed,
+    b: &Packed,
+    y: usize,
+    yb: usize,
+    dx: i32,
+    keep: u64,
+) -> (u64, [u64; CODE_PLANES]) {
+    let sh = |w: u64| if dx >= 0 { w >> dx } else { w << (-dx) };
+    let m = a.rows[MASK_PLANE][y] & sh(b.rows[MASK_PLANE][yb]) & keep;
+    (
+        m,
+        std::array::from_fn(|p| (a.rows[p][y] ^ sh(b.rows[p][yb])) & m),
+    )
+}
+
 /// Per-lane differing and compared bits of `a` against `b` displaced by `(dx, dy)` cells
 /// (cell `(x, y)` of `a` against `(x + dx, y + dy)` of `b`), over rows `y ≡ 0 (mod step)`.
 /// `|dx|, |dy| < GRID`.
@@ -139,7 +158,6 @@ pub(crate) fn packed_count(
     step: usize,
 ) -> [BitCount; MAX_JOINT] {
     let keep = lane_keep_for(dx);
-    let sh = |w: u64| if dx >= 0 { w >> dx } else { w << (-dx) };
     // Rows y of a with y + dy inside b.
     let first = (-dy).max(0) as usize;
     let first = first.div_ceil(step) * step;
@@ -148,11 +166,7 @@ pub(crate) fn packed_count(
     const LO: u64 = u32::MAX as u64;
     let mut y = first;
     while y < last {
-        let yb = (y as i32 + dy) as usize;
-        let m = a.rows[MASK_PLANE][y] & sh(b.rows[MASK_PLANE][yb]) & keep;
-        let d0 = (a.rows[0][y] ^ sh(b.rows[0][yb])) & m;
-        let d1 = (a.rows[1][y] ^ sh(b.rows[1][yb])) & m;
-        let d2 = (a.rows[2][y] ^ sh(b.rows[2][yb])) & m;
+        let (m, [d0, d1, d2]) = row_bits(a, b, y, (y as i32 + dy) as usize, dx, keep);
         d_lo += (d0 & LO).count_ones() + (d1 & LO).count_ones() + (d2 & LO).count_ones();
         d_hi += (d0 >> 32).count_ones() + (d1 >> 32).count_ones() + (d2 >> 32).count_ones();
         m_lo += (m & LO).count_ones();
@@ -184,7 +198,6 @@ pub(crate) fn joint_count(
     offset: usize,
 ) -> BitCount {
     let keep = lane_keep_for(dx);
-    let sh = |w: u64| if dx >= 0 { w >> dx } else { w << (-dx) };
     // First row y ≥ max(0, −dy) with y ≡ offset (mod step).
     let lowest = (-dy).max(0) as usize;
     let first = lowest.saturating_sub(offset).div_ceil(step) * step + offset;
@@ -192,11 +205,7 @@ pub(crate) fn joint_count(
     let (mut differing, mut compared) = (0u32, 0u32);
     let mut y = first;
     while y < last {
-        let yb = (y as i32 + dy) as usize;
-        let m = a.rows[MASK_PLANE][y] & sh(b.rows[MASK_PLANE][yb]) & keep;
-        let d0 = (a.rows[0][y] ^ sh(b.rows[0][yb])) & m;
-        let d1 = (a.rows[1][y] ^ sh(b.rows[1][yb])) & m;
-        let d2 = (a.rows[2][y] ^ sh(b.rows[2][yb])) & m;
+        let (m, [d0, d1, d2]) = row_bits(a, b, y, (y as i32 + dy) as usize, dx, keep);
         differing += d0.count_ones() + d1.count_ones() + d2.count_ones();
         compared += m.count_ones();
         y += step;

@@ -12,7 +12,7 @@ use std::arch::x86_64::*;
 
 use super::Packed;
 use crate::code::{CodeMap, CODE_PLANES, GRID, MASK_PLANE};
-use crate::popcount;
+use crate::vector::{popcount_bytes, Isa};
 
 /// Probe rows the stage compares: `y = FIRST_ROW + ROW_STEP · k`.
 pub(super) const ROW_STEP: usize = 4;
@@ -58,15 +58,6 @@ impl ScanFrame {
     }
 }
 
-/// The vector instruction sets a kernel exists for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Isa {
-    /// One 512-bit vector per plane, hardware popcount.
-    Avx512,
-    /// Two 256-bit vectors per plane, nibble-table popcount.
-    Avx2,
-}
-
 /// A first-stage kernel this CPU can run: only [`Kernel::available`] makes one, after detecting
 /// its instruction set, so holding a `Kernel` is the proof its `unsafe` code may run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -82,13 +73,7 @@ impl Kernel {
     /// grid centred on 0 requires), fastest first.
     fn available(reach: i32) -> impl Iterator<Item = Self> {
         let covered = reach % 2 == 0 && reach <= MAX_REACH;
-        let avx512 = std::is_x86_feature_detected!("avx512f")
-            && std::is_x86_feature_detected!("avx512vpopcntdq");
-        let avx2 = std::is_x86_feature_detected!("avx2");
-        [(avx512, Isa::Avx512), (avx2, Isa::Avx2)]
-            .into_iter()
-            .filter(move |&(has, _)| covered && avx2 && has)
-            .map(|(_, isa)| Self(isa))
+        Isa::available().filter(move |_| covered).map(Self)
     }
 
     /// Calls `visit(dx, dy, distance)` for every shift `-reach..=reach` (step 2) in y, then x,
@@ -103,8 +88,8 @@ impl Kernel {
         visit: impl FnMut(i32, i32, f32),
     ) {
         debug_assert!(reach % 2 == 0 && reach <= MAX_REACH);
-        // SAFETY: a `Kernel` is made only by `available`, after detecting AVX2 and its own
-        // instruction set.
+        // SAFETY: a `Kernel` is made only by `available`, after detecting its instruction set
+        // (AVX-512 comes with AVX2).
         unsafe { scan_grid(self.0, probe, frame, reach, reference_bits, visit) }
     }
 }
@@ -112,6 +97,22 @@ impl Kernel {
 /// Shifts per row of the grid, at most (`-MAX_REACH..=MAX_REACH`, step 2), rounded up to
 /// whole vectors of 8.
 const ROW_SHIFTS: usize = 16;
+
+/// Where one row of the shift grid reads: the probe's rows, and the reference rows of `phase`
+/// from slot `start` on.
+struct GridRow<'a> {
+    probe: &'a ScanProbe,
+    frame: &'a [[[u64; SLOTS]; 2]; CODE_PLANES + 1],
+    phase: usize,
+    start: usize,
+}
+
+impl GridRow<'_> {
+    /// The reference rows of plane `p` this grid row compares.
+    fn reference(&self, p: usize) -> *const u64 {
+        self.frame[p][self.phase][self.start..].as_ptr()
+    }
+}
 
 /// One row of the shift grid: for each shift, differing and compared bits.
 struct RowCounts {
@@ -140,9 +141,15 @@ unsafe fn scan_grid(
             differing: [0; ROW_SHIFTS],
             compared: [0; ROW_SHIFTS],
         };
+        let at = GridRow {
+            probe,
+            frame: &frame.0,
+            phase,
+            start,
+        };
         match isa {
-            Isa::Avx512 => count_row_avx512(probe, frame, phase, start, shifts.clone(), &mut row),
-            Isa::Avx2 => count_row_avx2(probe, frame, phase, start, shifts.clone(), &mut row),
+            Isa::Avx512 => count_row_avx512(&at, shifts.clone(), &mut row),
+            Isa::Avx2 => count_row_avx2(&at, shifts.clone(), &mut row),
         }
         // The scalar normalisation, 8 shifts at a time: the same IEEE operations in the same
         // order, so the same distances bit for bit (lanes that compared nothing are skipped).
@@ -189,19 +196,12 @@ fn record(row: &mut RowCounts, i: usize, differing: u32, compared_cells: u32) {
 /// # Safety
 /// The CPU must support AVX-512F and VPOPCNTDQ; `start + 8 ≤ SLOTS`.
 #[target_feature(enable = "avx512f,avx512vpopcntdq")]
-unsafe fn count_row_avx512(
-    probe: &ScanProbe,
-    frame: &ScanFrame,
-    phase: usize,
-    start: usize,
-    shifts: impl Iterator<Item = i32>,
-    row: &mut RowCounts,
-) {
+unsafe fn count_row_avx512(at: &GridRow, shifts: impl Iterator<Item = i32>, row: &mut RowCounts) {
     // SAFETY (loads): 8 words inside each row array; unaligned loads.
     let a: [__m512i; CODE_PLANES + 1] =
-        std::array::from_fn(|p| _mm512_loadu_si512(probe.0[p].as_ptr().cast()));
+        std::array::from_fn(|p| _mm512_loadu_si512(at.probe.0[p].as_ptr().cast()));
     let b: [__m512i; CODE_PLANES + 1] =
-        std::array::from_fn(|p| _mm512_loadu_si512(frame.0[p][phase][start..].as_ptr().cast()));
+        std::array::from_fn(|p| _mm512_loadu_si512(at.reference(p).cast()));
     for (i, dx) in shifts.enumerate() {
         let (right, left) = shift_counts(dx);
         let (right, left) = (_mm_cvtsi32_si128(right), _mm_cvtsi32_si128(left));
@@ -228,24 +228,11 @@ unsafe fn count_row_avx512(
 /// # Safety
 /// The CPU must support AVX2; `start + 8 ≤ SLOTS`.
 #[target_feature(enable = "avx2")]
-unsafe fn count_row_avx2(
-    probe: &ScanProbe,
-    frame: &ScanFrame,
-    phase: usize,
-    start: usize,
-    shifts: impl Iterator<Item = i32>,
-    row: &mut RowCounts,
-) {
+unsafe fn count_row_avx2(at: &GridRow, shifts: impl Iterator<Item = i32>, row: &mut RowCounts) {
     // SAFETY (loads): two whole vectors inside each row array; unaligned loads.
-    let load = |rows: *const u64, h: usize| _mm256_loadu_si256(rows.add(4 * h).cast());
-    let a: [[__m256i; 2]; CODE_PLANES + 1] = std::array::from_fn(|p| {
-        let rows = probe.0[p].as_ptr();
-        [load(rows, 0), load(rows, 1)]
-    });
-    let b: [[__m256i; 2]; CODE_PLANES + 1] = std::array::from_fn(|p| {
-        let rows = frame.0[p][phase][start..].as_ptr();
-        [load(rows, 0), load(rows, 1)]
-    });
+    let load = |rows: *const u64| [0, 1].map(|h| _mm256_loadu_si256(rows.add(4 * h).cast()));
+    let a: [[__m256i; 2]; CODE_PLANES + 1] = std::array::from_fn(|p| load(at.probe.0[p].as_ptr()));
+    let b: [[__m256i; 2]; CODE_PLANES + 1] = std::array::from_fn(|p| load(at.reference(p)));
     for (i, dx) in shifts.enumerate() {
         let (differing, compared) = count_at(&a, &b, dx);
         record(row, i, differing, compared);
@@ -273,10 +260,10 @@ unsafe fn count_at(
             _mm256_and_si256(a[MASK_PLANE][h], shift(b[MASK_PLANE][h])),
             keep,
         );
-        compared = _mm256_add_epi8(compared, popcount::bytes(m));
+        compared = _mm256_add_epi8(compared, popcount_bytes(m));
         for p in 0..CODE_PLANES {
             let x = _mm256_xor_si256(a[p][h], shift(b[p][h]));
-            differing = _mm256_add_epi8(differing, popcount::bytes(_mm256_and_si256(x, m)));
+            differing = _mm256_add_epi8(differing, popcount_bytes(_mm256_and_si256(x, m)));
         }
     }
     // One 64-bit sum: differing bits low, compared cells high.

@@ -8,7 +8,7 @@ use std::arch::x86_64::*;
 
 use super::{Sampled, BLOCK};
 use crate::code::{CODE_PLANES, MASK_PLANE};
-use crate::popcount::bytes as popcount_bytes;
+use crate::vector::popcount_bytes;
 
 /// Sums of each 32-bit lane's 4 bytes (every byte < 128).
 #[target_feature(enable = "avx2")]

@@ -12,6 +12,7 @@ pub(super) mod refine;
 
 use crate::code::{CODE_PLANES, GRID, MASK_PLANE};
 use crate::matcher::{lane_keep_for, Packed};
+use crate::vector::Isa;
 
 /// Rows a person's sampled plane holds: `y = ROW_STEP · k`.
 pub(super) const ROWS: usize = 8;
@@ -59,13 +60,6 @@ impl Sampled {
     }
 }
 
-/// The vector instruction sets a kernel exists for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Isa {
-    Avx512,
-    Avx2,
-}
-
 /// A vector kernel this CPU can run: only [`Kernel::available`] makes one, after detecting its
 /// instruction set, so holding a `Kernel` is the proof its `unsafe` code may run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -74,21 +68,12 @@ pub(super) struct Kernel(Isa);
 impl Kernel {
     /// The fastest kernel this CPU supports, if any (else the scalar search runs).
     pub(super) fn detect() -> Option<Kernel> {
-        Self::available().into_iter().next()
+        Self::available().next()
     }
 
     /// Every kernel this CPU supports, fastest first.
-    pub(super) fn available() -> Vec<Kernel> {
-        let mut kernels = Vec::new();
-        if std::is_x86_feature_detected!("avx512f")
-            && std::is_x86_feature_detected!("avx512vpopcntdq")
-        {
-            kernels.push(Kernel(Isa::Avx512));
-        }
-        if std::is_x86_feature_detected!("avx2") {
-            kernels.push(Kernel(Isa::Avx2));
-        }
-        kernels
+    pub(super) fn available() -> impl Iterator<Item = Kernel> {
+        Isa::available().map(Kernel)
     }
 
     /// For every reference, the index of its best pose in `poses` and the weighted distance

@@ -10,6 +10,7 @@ use std::arch::x86_64::*;
 
 use crate::code::{BitCount, CODE_PLANES, GRID, MASK_PLANE};
 use crate::matcher::{lane_keep_for, packed_count, Packed};
+use crate::vector::Isa;
 
 /// The row step the kernel compares.
 pub(in crate::search) const ROW_STEP: usize = 2;
@@ -47,9 +48,9 @@ pub(in crate::search) struct Refine(());
 
 impl Refine {
     pub(in crate::search) fn detect() -> Option<Self> {
-        (std::is_x86_feature_detected!("avx512f")
-            && std::is_x86_feature_detected!("avx512vpopcntdq"))
-        .then_some(Self(()))
+        Isa::available()
+            .any(|isa| isa == Isa::Avx512)
+            .then_some(Self(()))
     }
 
     /// The pose of `poses` (frame, dx, dy) with the lowest `distance(print, vein)`, earlier
