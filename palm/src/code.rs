@@ -30,6 +30,17 @@ pub const MASK_PLANE: usize = CODE_PLANES;
 
 const CIRCULAR_CODE: [u32; ORIENTATIONS] = [0b000, 0b001, 0b011, 0b111, 0b110, 0b100];
 
+/// A cell's 3 code bits → its orientation index (`None`: one of the two unused patterns).
+const DECODE: [Option<usize>; 1 << CODE_PLANES] = {
+    let mut table = [None; 1 << CODE_PLANES];
+    let mut k = 0;
+    while k < ORIENTATIONS {
+        table[CIRCULAR_CODE[k] as usize] = Some(k);
+        k += 1;
+    }
+    table
+};
+
 /// One bit-packed orientation code map with its validity mask.
 #[derive(Clone, PartialEq, Eq)]
 pub struct CodeMap {
@@ -88,7 +99,24 @@ impl CodeMap {
             return None;
         }
         let bits = (0..CODE_PLANES).fold(0, |acc, p| acc | (self.row(p, y) >> x & 1) << p);
-        CIRCULAR_CODE.iter().position(|&c| c == bits)
+        DECODE[bits as usize]
+    }
+
+    /// Every cell's [`Self::cell`] in row-major order, decoded a row at a time (the histogram
+    /// descriptors of a probe decode whole maps per query).
+    pub fn cells(&self) -> impl Iterator<Item = Option<usize>> + '_ {
+        (0..GRID).flat_map(move |y| {
+            let rows: [u32; CODE_PLANES + 1] = std::array::from_fn(|p| self.row(p, y));
+            (0..GRID).map(move |x| {
+                let bit = |p: usize| rows[p] >> x & 1;
+                let bits = bit(0) | bit(1) << 1 | bit(2) << 2;
+                if bit(MASK_PLANE) == 0 {
+                    None
+                } else {
+                    DECODE[bits as usize]
+                }
+            })
+        })
     }
 }
 
@@ -469,6 +497,20 @@ mod tests {
                 assert_eq!(d, circ as usize);
             }
         }
+    }
+
+    #[test]
+    fn whole_map_decoding_equals_cell_by_cell() {
+        // Every 3-bit pattern (the two unused ones too), masked and not.
+        let mut state = 0x9e37_79b9_7f4a_7c15u64;
+        let words = std::array::from_fn(|_| crate::search::derive::splitmix(&mut state));
+        let map = CodeMap::from_words(words);
+        let cells: Vec<Option<usize>> = map.cells().collect();
+        assert_eq!(cells.len(), GRID * GRID);
+        for (i, &c) in cells.iter().enumerate() {
+            assert_eq!(c, map.cell(i % GRID, i / GRID), "cell {i}");
+        }
+        assert!(cells.iter().any(Option::is_none) && cells.iter().any(Option::is_some));
     }
 
     #[test]

@@ -211,8 +211,8 @@ impl Cells {
 
     fn of(map: &CodeMap) -> Self {
         let mut cells = [Self::MASKED; GRID * GRID];
-        for (i, c) in cells.iter_mut().enumerate() {
-            if let Some(k) = map.cell(i % GRID, i / GRID) {
+        for (c, k) in cells.iter_mut().zip(map.cells()) {
+            if let Some(k) = k {
                 *c = k as u8;
             }
         }
