@@ -1,6 +1,7 @@
 //! Extraction and 1:1 comparison timings on a few synthetic captures, for profiling
 //! (`valgrind --tool=callgrind target/release/examples/speed_profile extract 20`).
-//! Modes: `extract N` (N paired captures), `compare N` (all pairs of N templates, 20 rounds).
+//! Modes: `extract N` (N paired captures), `compare N` (all pairs of N templates, 20 rounds),
+//! `stages N` (extraction per stage), `probe N` (a 1:N search's per-query probe build, 200 rounds).
 
 use std::time::Instant;
 
@@ -39,6 +40,9 @@ fn main() {
     if mode == "stages" {
         stages(&engine, &captures);
     }
+    if mode == "probe" {
+        probe_build(&engine, &templates);
+    }
     if mode == "compare" {
         let rounds = 20;
         let t0 = Instant::now();
@@ -55,6 +59,29 @@ fn main() {
         let us = t0.elapsed().as_secs_f64() * 1e6 / pairs as f64;
         println!("compare: {us:.2} µs per pair ({pairs} pairs, checksum {acc})");
     }
+}
+
+/// What a 1:N search builds per query before reading the gallery: the whole quick probe, and
+/// its histogram stage's part alone (µs per probe).
+fn probe_build(engine: &Engine, templates: &[palmkey_palm::template::Template]) {
+    use palmkey_palm::search::histograms::{BroadProbe, HistogramParams};
+    use palmkey_palm::search::quick::QuickProbe;
+    let weights = engine.config().fusion.fused.weights;
+    let rounds = 200;
+    let per_probe = |build: &dyn Fn(&palmkey_palm::template::Template)| {
+        let t0 = Instant::now();
+        for _ in 0..rounds {
+            templates.iter().for_each(build);
+        }
+        t0.elapsed().as_secs_f64() * 1e6 / (rounds * templates.len()) as f64
+    };
+    let quick = per_probe(&|t| {
+        std::hint::black_box(QuickProbe::new(t, weights));
+    });
+    let histograms = per_probe(&|t| {
+        std::hint::black_box(BroadProbe::new(t, weights, &HistogramParams::default()));
+    });
+    println!("probe build: {quick:.2} µs per query, of which histograms {histograms:.2} µs");
 }
 
 /// Time per stage of extraction, summed over the captures (ms per capture).

@@ -102,21 +102,41 @@ impl CodeMap {
         DECODE[bits as usize]
     }
 
-    /// Every cell's [`Self::cell`] in row-major order, decoded a row at a time (the histogram
-    /// descriptors of a probe decode whole maps per query).
+    /// Every cell's [`Self::cell`] in row-major order, decoded a row at a time.
     pub fn cells(&self) -> impl Iterator<Item = Option<usize>> + '_ {
-        (0..GRID).flat_map(move |y| {
-            let rows: [u32; CODE_PLANES + 1] = std::array::from_fn(|p| self.row(p, y));
-            (0..GRID).map(move |x| {
-                let bit = |p: usize| rows[p] >> x & 1;
-                let bits = bit(0) | bit(1) << 1 | bit(2) << 2;
-                if bit(MASK_PLANE) == 0 {
-                    None
-                } else {
-                    DECODE[bits as usize]
-                }
-            })
-        })
+        self.orientations()
+            .into_iter()
+            .map(|k| (k != Self::MASKED).then_some(usize::from(k)))
+    }
+
+    /// [`Self::orientations`]' value for a cell that does not vote.
+    pub const MASKED: u8 = u8::MAX;
+
+    /// Every cell's orientation index in row-major order, [`Self::MASKED`] where it does not
+    /// vote: the histogram descriptors of a probe decode whole maps per query.
+    pub fn orientations(&self) -> [u8; GRID * GRID] {
+        // A cell's 3 code bits and its mask bit, inverted (bit 3) → its orientation, or masked
+        // for the two unused patterns: one lookup per cell and no branch (masks are irregular).
+        const BYTE: [u8; 2 << CODE_PLANES] = {
+            let mut table = [CodeMap::MASKED; 2 << CODE_PLANES];
+            let mut k = 0;
+            while k < ORIENTATIONS {
+                table[CIRCULAR_CODE[k] as usize] = k as u8;
+                k += 1;
+            }
+            table
+        };
+        const { assert!(CODE_PLANES == 3, "three code planes and a mask per row") };
+        let mut out = [Self::MASKED; GRID * GRID];
+        for (y, row) in out.chunks_exact_mut(GRID).enumerate() {
+            let [p0, p1, p2, mask] = std::array::from_fn(|p| self.row(p, y));
+            let unmasked = !mask;
+            for (x, cell) in row.iter_mut().enumerate() {
+                let bit = |plane: u32, at: u32| (plane >> x & 1) << at;
+                *cell = BYTE[(bit(p0, 0) | bit(p1, 1) | bit(p2, 2) | bit(unmasked, 3)) as usize];
+            }
+        }
+        out
     }
 }
 

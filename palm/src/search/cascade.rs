@@ -19,6 +19,9 @@ use super::quick::{FineParams, Pose, QuickProbe, QuickRef, Rotations, Scan, Stag
 
 /// People per parallel task of the scanning stages.
 const CHUNK: usize = 512;
+/// How far ahead of its refinement the fine stage asks for a survivor's gallery entry: the
+/// survivors lie scattered over the gallery, so each entry is a cache miss otherwise.
+const AHEAD: usize = 4;
 
 /// The cascade's stages and how many candidates each keeps.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -110,8 +113,15 @@ impl Cascade {
             .collect();
         best_first(&mut coarse, keep(self.coarse_keep, 4 * self.k));
         let mut fine: Vec<(Pose, u32)> = coarse
-            .par_iter()
-            .map(|&(pose, i)| (probe.refine(&gallery[i as usize], pose, self.fine), i))
+            .par_chunks(CHUNK)
+            .flat_map_iter(|part| {
+                part.iter().enumerate().map(move |(j, &(pose, i))| {
+                    if let Some(&(_, next)) = part.get(j + AHEAD) {
+                        gallery[next as usize].prefetch();
+                    }
+                    (probe.refine(&gallery[i as usize], pose, self.fine), i)
+                })
+            })
             .collect();
         best_first(&mut fine, self.k.min(n));
         fine.into_iter().map(|(_, i)| i).collect()

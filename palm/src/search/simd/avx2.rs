@@ -6,7 +6,7 @@
 
 use std::arch::x86_64::*;
 
-use super::{Sampled, BLOCK};
+use super::{each_person, Sampled, BLOCK};
 use crate::code::{CODE_PLANES, MASK_PLANE};
 use crate::vector::popcount_bytes;
 
@@ -45,11 +45,10 @@ pub(super) unsafe fn scan(
         // Per person: lanes 2j and 2j + 1 both track person j.
         let mut best_d = [f32::INFINITY; 2 * BLOCK];
         let mut best_i = [0u32; 2 * BLOCK];
-        let mut totals = [0u64; BLOCK];
         for (i, pose) in poses.iter().enumerate() {
             let pm = [0, 1].map(|h| load(pose.plane(MASK_PLANE), h));
             let pc = [0, 1, 2].map(|p| [0, 1].map(|h| load(pose.plane(p), h)));
-            for (r, total) in block.iter().zip(totals.iter_mut()) {
+            let fields = |r: &Sampled| {
                 // Per byte: differing compared bits of the 3 planes (≤ 48 over both halves)
                 // and compared cells (≤ 16).
                 let mut differing = _mm256_setzero_si256();
@@ -63,22 +62,17 @@ pub(super) unsafe fn scan(
                             _mm256_add_epi8(differing, popcount_bytes(_mm256_and_si256(x, m)));
                     }
                 }
-                // Per 32-bit lane: differing bits low, compared cells << 16; one 64-bit sum
-                // then carries print in the low half, vein in the high (as on AVX-512).
-                let fields = _mm256_add_epi32(
+                // Per 32-bit lane: differing bits low, compared cells << 16; the sum of a
+                // person's 64-bit lanes then carries print in the low half, vein in the high
+                // (as on AVX-512).
+                _mm256_add_epi32(
                     sum_bytes_per_lane(differing),
                     _mm256_slli_epi32::<16>(sum_bytes_per_lane(compared)),
-                );
-                let pair = _mm_add_epi64(
-                    _mm256_castsi256_si128(fields),
-                    _mm256_extracti128_si256::<1>(fields),
-                );
-                *total = (_mm_cvtsi128_si64(pair) as u64)
-                    .wrapping_add(_mm_extract_epi64::<1>(pair) as u64);
-            }
+                )
+            };
             let index = _mm256_set1_epi32(i as i32);
-            for c in 0..block.len().div_ceil(4) {
-                let v = _mm256_loadu_si256(totals[4 * c..].as_ptr().cast());
+            for (c, people) in block.chunks(4).enumerate() {
+                let v = sum_each(each_person::<_, 4>(people, _mm256_setzero_si256(), fields));
                 let compared = _mm256_mullo_epi32(_mm256_srli_epi32::<16>(v), planes);
                 let cf = _mm256_cvtepi32_ps(compared);
                 let d = _mm256_div_ps(_mm256_cvtepi32_ps(_mm256_and_si256(v, low16)), cf);
@@ -106,4 +100,19 @@ pub(super) unsafe fn scan(
         }
         out.extend((0..block.len()).map(|j| (best_d[2 * j], best_i[2 * j])));
     }
+}
+
+/// Lane `j` of the result: the sum of the four 64-bit lanes of `x[j]`, by a tree of pairwise
+/// sums shared across the four people (as [`super::avx512`] does for eight).
+#[target_feature(enable = "avx2")]
+#[inline]
+unsafe fn sum_each(x: [__m256i; 4]) -> __m256i {
+    // Lane k of each 128-bit half: (a's pair sum, b's pair sum).
+    let pairs = |a, b| _mm256_add_epi64(_mm256_unpacklo_epi64(a, b), _mm256_unpackhi_epi64(a, b));
+    let (p, q) = (pairs(x[0], x[1]), pairs(x[2], x[3]));
+    // Low halves of p and q, plus their high halves.
+    _mm256_add_epi64(
+        _mm256_permute2x128_si256::<0x20>(p, q),
+        _mm256_permute2x128_si256::<0x31>(p, q),
+    )
 }

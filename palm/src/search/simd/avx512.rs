@@ -4,7 +4,7 @@
 
 use std::arch::x86_64::*;
 
-use super::{Sampled, BLOCK};
+use super::{each_person, Sampled, BLOCK};
 use crate::code::{CODE_PLANES, MASK_PLANE};
 
 /// For every reference, the index of its best pose in `poses` and the weighted distance there
@@ -35,13 +35,15 @@ pub(super) unsafe fn scan(
         // Per person: lanes 2j and 2j + 1 both track person j.
         let mut best_d = [f32::INFINITY; 2 * BLOCK];
         let mut best_i = [0u32; 2 * BLOCK];
-        let mut totals = [0u64; BLOCK];
         for (i, pose) in poses.iter().enumerate() {
-            // SAFETY (all loads and stores): `Sampled` holds 4 planes × 64 bytes; the arrays
-            // above hold whole vectors at every offset used; unaligned accesses.
+            // SAFETY (all loads and stores): `Sampled` holds 4 planes × 64 bytes; `best_d` and
+            // `best_i` hold whole vectors at every offset used; unaligned accesses.
             let pm = _mm512_loadu_si512(pose.plane(MASK_PLANE).cast());
             let pc = [0, 1, 2].map(|p| _mm512_loadu_si512(pose.plane(p).cast()));
-            for (r, total) in block.iter().zip(totals.iter_mut()) {
+            // Per 32-bit lane: differing bits low, compared cells << 16 (both < 2^16 over 8
+            // rows); the sum of a person's 64-bit lanes then carries print in the low half,
+            // vein in the high.
+            let fields = |r: &Sampled| {
                 let m = _mm512_and_si512(_mm512_loadu_si512(r.plane(MASK_PLANE).cast()), pm);
                 // (reference ^ probe) & mask: truth table 0x28 over (a, b, c).
                 let d = [0, 1, 2].map(|p| {
@@ -49,15 +51,11 @@ pub(super) unsafe fn scan(
                     _mm512_popcnt_epi32(_mm512_ternarylogic_epi64::<0x28>(rp, pc[p], m))
                 });
                 let differing = _mm512_add_epi32(_mm512_add_epi32(d[0], d[1]), d[2]);
-                // Per 32-bit lane: differing bits low, compared cells << 16 (both < 2^16 over 8
-                // rows); one 64-bit sum then carries print in the low half, vein in the high.
-                let fields =
-                    _mm512_add_epi32(differing, _mm512_slli_epi32::<16>(_mm512_popcnt_epi32(m)));
-                *total = _mm512_reduce_add_epi64(fields) as u64;
-            }
+                _mm512_add_epi32(differing, _mm512_slli_epi32::<16>(_mm512_popcnt_epi32(m)))
+            };
             let index = _mm512_set1_epi32(i as i32);
-            for c in 0..block.len().div_ceil(8) {
-                let v = _mm512_loadu_si512(totals[8 * c..].as_ptr().cast());
+            for (c, people) in block.chunks(8).enumerate() {
+                let v = sum_each(each_person::<_, 8>(people, _mm512_setzero_si512(), fields));
                 let compared = _mm512_mullo_epi32(_mm512_srli_epi32::<16>(v), planes);
                 let cf = _mm512_cvtepi32_ps(compared);
                 let d = _mm512_div_ps(_mm512_cvtepi32_ps(_mm512_and_si512(v, low16)), cf);
@@ -83,4 +81,28 @@ pub(super) unsafe fn scan(
         }
         out.extend((0..block.len()).map(|j| (best_d[2 * j], best_i[2 * j])));
     }
+}
+
+/// Lane `j` of the result: the sum of the eight 64-bit lanes of `x[j]`. A tree of pairwise
+/// sums shares its shuffles across the eight people, where one horizontal reduction per person
+/// (`_mm512_reduce_add_epi64`) costs a chain of extracts and adds each.
+#[target_feature(enable = "avx512f")]
+#[inline]
+unsafe fn sum_each(x: [__m512i; 8]) -> __m512i {
+    // Lane k of each 128-bit block: (a's pair sum, b's pair sum).
+    let pairs = |a, b| _mm512_add_epi64(_mm512_unpacklo_epi64(a, b), _mm512_unpackhi_epi64(a, b));
+    // Sum of the 128-bit blocks 2k and 2k + 1 of a, then of b.
+    let blocks = |a, b| {
+        _mm512_add_epi64(
+            _mm512_shuffle_i64x2::<0b10_00_10_00>(a, b),
+            _mm512_shuffle_i64x2::<0b11_01_11_01>(a, b),
+        )
+    };
+    let p = [
+        pairs(x[0], x[1]),
+        pairs(x[2], x[3]),
+        pairs(x[4], x[5]),
+        pairs(x[6], x[7]),
+    ];
+    blocks(blocks(p[0], p[1]), blocks(p[2], p[3]))
 }

@@ -60,6 +60,27 @@ impl Sampled {
     }
 }
 
+/// `fields` of each of `people` (at most `L`), padded with `zero`: a kernel's per-person vectors,
+/// `L` at a time, for one reduction over all of them.
+#[inline(always)]
+fn each_person<V: Copy, const L: usize>(
+    people: &[&Sampled],
+    zero: V,
+    fields: impl Fn(&Sampled) -> V,
+) -> [V; L] {
+    match <&[&Sampled; L]>::try_from(people) {
+        // A whole group: unrolled, the vectors stay in registers.
+        Ok(all) => std::array::from_fn(|j| fields(all[j])),
+        Err(_) => {
+            let mut each = [zero; L];
+            for (r, x) in people.iter().zip(&mut each) {
+                *x = fields(r);
+            }
+            each
+        }
+    }
+}
+
 /// A vector kernel this CPU can run: only [`Kernel::available`] makes one, after detecting its
 /// instruction set, so holding a `Kernel` is the proof its `unsafe` code may run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
