@@ -30,16 +30,26 @@ pub const MASK_PLANE: usize = CODE_PLANES;
 
 const CIRCULAR_CODE: [u32; ORIENTATIONS] = [0b000, 0b001, 0b011, 0b111, 0b110, 0b100];
 
-/// A cell's 3 code bits → its orientation index (`None`: one of the two unused patterns).
-const DECODE: [Option<usize>; 1 << CODE_PLANES] = {
-    let mut table = [None; 1 << CODE_PLANES];
+/// A cell's 3 code bits, with its mask bit inverted as bit 3 → its orientation index, or
+/// [`CodeMap::MASKED`] for a masked cell and for the two unused patterns: one lookup and no
+/// branch per cell (masks are irregular).
+const DECODE: [u8; 2 << CODE_PLANES] = {
+    let mut table = [CodeMap::MASKED; 2 << CODE_PLANES];
     let mut k = 0;
     while k < ORIENTATIONS {
-        table[CIRCULAR_CODE[k] as usize] = Some(k);
+        table[CIRCULAR_CODE[k] as usize] = k as u8;
         k += 1;
     }
     table
 };
+
+/// [`DECODE`]'s index for cell `x` of one row's three code planes and mask.
+#[inline(always)]
+fn decode_index([p0, p1, p2, mask]: [u32; CODE_PLANES + 1], x: usize) -> usize {
+    const { assert!(CODE_PLANES == 3, "three code planes and a mask per row") };
+    let bit = |plane: u32, at: u32| (plane >> x & 1) << at;
+    (bit(p0, 0) | bit(p1, 1) | bit(p2, 2) | bit(!mask, 3)) as usize
+}
 
 /// One bit-packed orientation code map with its validity mask.
 #[derive(Clone, PartialEq, Eq)]
@@ -95,11 +105,13 @@ impl CodeMap {
 
     /// Orientation index at a cell, `None` where masked.
     pub fn cell(&self, x: usize, y: usize) -> Option<usize> {
-        if self.row(MASK_PLANE, y) >> x & 1 == 0 {
-            return None;
-        }
-        let bits = (0..CODE_PLANES).fold(0, |acc, p| acc | (self.row(p, y) >> x & 1) << p);
-        DECODE[bits as usize]
+        let k = DECODE[decode_index(self.rows(y), x)];
+        (k != Self::MASKED).then_some(usize::from(k))
+    }
+
+    /// Row `y` of every plane (3 code planes + mask).
+    fn rows(&self, y: usize) -> [u32; CODE_PLANES + 1] {
+        std::array::from_fn(|p| self.row(p, y))
     }
 
     /// Every cell's [`Self::cell`] in row-major order, decoded a row at a time.
@@ -115,25 +127,11 @@ impl CodeMap {
     /// Every cell's orientation index in row-major order, [`Self::MASKED`] where it does not
     /// vote: the histogram descriptors of a probe decode whole maps per query.
     pub fn orientations(&self) -> [u8; GRID * GRID] {
-        // A cell's 3 code bits and its mask bit, inverted (bit 3) → its orientation, or masked
-        // for the two unused patterns: one lookup per cell and no branch (masks are irregular).
-        const BYTE: [u8; 2 << CODE_PLANES] = {
-            let mut table = [CodeMap::MASKED; 2 << CODE_PLANES];
-            let mut k = 0;
-            while k < ORIENTATIONS {
-                table[CIRCULAR_CODE[k] as usize] = k as u8;
-                k += 1;
-            }
-            table
-        };
-        const { assert!(CODE_PLANES == 3, "three code planes and a mask per row") };
         let mut out = [Self::MASKED; GRID * GRID];
         for (y, row) in out.chunks_exact_mut(GRID).enumerate() {
-            let [p0, p1, p2, mask] = std::array::from_fn(|p| self.row(p, y));
-            let unmasked = !mask;
+            let rows = self.rows(y);
             for (x, cell) in row.iter_mut().enumerate() {
-                let bit = |plane: u32, at: u32| (plane >> x & 1) << at;
-                *cell = BYTE[(bit(p0, 0) | bit(p1, 1) | bit(p2, 2) | bit(unmasked, 3)) as usize];
+                *cell = DECODE[decode_index(rows, x)];
             }
         }
         out
@@ -528,7 +526,15 @@ mod tests {
         let cells: Vec<Option<usize>> = map.cells().collect();
         assert_eq!(cells.len(), GRID * GRID);
         for (i, &c) in cells.iter().enumerate() {
-            assert_eq!(c, map.cell(i % GRID, i / GRID), "cell {i}");
+            let (x, y) = (i % GRID, i / GRID);
+            assert_eq!(c, map.cell(x, y), "cell {i}");
+            // Decoded from the definition: the code's position in CIRCULAR_CODE.
+            let bit = |p: usize| map.row(p, y) >> x & 1;
+            let bits = bit(0) | bit(1) << 1 | bit(2) << 2;
+            let expected = (bit(MASK_PLANE) == 1)
+                .then(|| CIRCULAR_CODE.iter().position(|&code| code == bits))
+                .flatten();
+            assert_eq!(c, expected, "cell {i}");
         }
         assert!(cells.iter().any(Option::is_none) && cells.iter().any(Option::is_some));
     }
